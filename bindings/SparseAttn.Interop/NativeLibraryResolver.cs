@@ -1,0 +1,179 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+
+namespace SparseAttn.Interop;
+
+/// <summary>
+/// Finds the native library: <c>SPARSEATTN_NATIVE_PATH</c> (a file or a folder), then the NuGet
+/// layout <c>runtimes/{rid}/native</c> beside the assembly and the application, then the folder of
+/// the assembly and the application, then a CMake build tree (<c>build/native</c>) in a parent folder.
+/// </summary>
+internal static class NativeLibraryResolver
+{
+    /// <summary>Environment variable naming the native library file or its folder.</summary>
+    public const string PathVariable = "SPARSEATTN_NATIVE_PATH";
+
+    private static readonly Lock Gate = new();
+    private static bool registered;
+    private static nint loadedHandle;
+
+    /// <summary>Path of the native library once it was loaded, else null.</summary>
+    public static string? LoadedPath { get; private set; }
+
+    /// <summary>Registers the resolver for the interop assembly (idempotent).</summary>
+    public static void Register()
+    {
+        lock (Gate)
+        {
+            if (registered)
+            {
+                return;
+            }
+            NativeLibrary.SetDllImportResolver(typeof(NativeLibraryResolver).Assembly, Resolve);
+            registered = true;
+        }
+    }
+
+    /// <summary>Platform file names of the library, most specific first.</summary>
+    public static IReadOnlyList<string> FileNames()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return ["sparseattn.dll", "libsparseattn.dll"];
+        }
+        if (OperatingSystem.IsMacOS())
+        {
+            return ["libsparseattn.dylib"];
+        }
+        return ["libsparseattn.so"];
+    }
+
+    /// <summary>Every file path the resolver tries, in order.</summary>
+    public static IReadOnlyList<string> CandidatePaths()
+    {
+        var names = FileNames();
+        var paths = new List<string>();
+
+        void AddFolder(string folder)
+        {
+            foreach (var name in names)
+            {
+                paths.Add(Path.Combine(folder, name));
+            }
+        }
+
+        var fromEnvironment = Environment.GetEnvironmentVariable(PathVariable);
+        if (!string.IsNullOrWhiteSpace(fromEnvironment))
+        {
+            if (Directory.Exists(fromEnvironment))
+            {
+                AddFolder(fromEnvironment);
+            }
+            else
+            {
+                paths.Add(fromEnvironment);
+            }
+        }
+
+        var baseFolders = new List<string>();
+        var assemblyFolder = Path.GetDirectoryName(typeof(NativeLibraryResolver).Assembly.Location);
+        if (!string.IsNullOrEmpty(assemblyFolder))
+        {
+            baseFolders.Add(assemblyFolder);
+        }
+        if (!baseFolders.Contains(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)) &&
+            !baseFolders.Contains(AppContext.BaseDirectory))
+        {
+            baseFolders.Add(AppContext.BaseDirectory);
+        }
+
+        foreach (var folder in baseFolders)
+        {
+            foreach (var rid in RuntimeIdentifiers())
+            {
+                AddFolder(Path.Combine(folder, "runtimes", rid, "native"));
+            }
+        }
+        foreach (var folder in baseFolders)
+        {
+            AddFolder(folder);
+        }
+
+        // Build tree: <repo>/build/native holds the CMake build, the library lands in its native/ folder.
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var buildNative = Path.Combine(dir.FullName, "build", "native");
+            if (Directory.Exists(buildNative))
+            {
+                AddFolder(Path.Combine(buildNative, "native"));
+                AddFolder(buildNative);
+            }
+        }
+        return paths.Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    private static IEnumerable<string> RuntimeIdentifiers()
+    {
+        var arch = RuntimeInformation.OSArchitecture switch
+        {
+            Architecture.X64 => "x64",
+            Architecture.Arm64 => "arm64",
+            Architecture.X86 => "x86",
+            Architecture.Arm => "arm",
+            var other => other.ToString().ToLowerInvariant(),
+        };
+        var os = OperatingSystem.IsWindows() ? "win" : OperatingSystem.IsMacOS() ? "osx" : "linux";
+        var portable = $"{os}-{arch}";
+        yield return portable;
+        if (!string.Equals(RuntimeInformation.RuntimeIdentifier, portable, StringComparison.Ordinal))
+        {
+            yield return RuntimeInformation.RuntimeIdentifier;
+        }
+    }
+
+    private static nint Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
+    {
+        if (!string.Equals(libraryName, NativeMethods.LibraryName, StringComparison.Ordinal))
+        {
+            return 0;
+        }
+        lock (Gate)
+        {
+            if (loadedHandle != 0)
+            {
+                return loadedHandle;
+            }
+            var tried = new List<string>();
+            foreach (var path in CandidatePaths())
+            {
+                if (!File.Exists(path))
+                {
+                    tried.Add(path);
+                    continue;
+                }
+                try
+                {
+                    loadedHandle = NativeLibrary.Load(path);
+                    LoadedPath = path;
+                    return loadedHandle;
+                }
+                catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+                {
+                    tried.Add($"{path} (exists but failed to load: {e.Message})");
+                }
+            }
+            // Last resort: the operating system's own search (LD_LIBRARY_PATH, PATH, system folders).
+            if (NativeLibrary.TryLoad(libraryName, assembly, searchPath, out var systemHandle))
+            {
+                loadedHandle = systemHandle;
+                LoadedPath = libraryName;
+                return systemHandle;
+            }
+            tried.Add($"{libraryName} (system search path)");
+            throw new DllNotFoundException(
+                $"The SparseAttn native library was not found. Set {PathVariable} to the library file or its folder, " +
+                "or build it (./build.sh native). Looked in:" + Environment.NewLine + "  " +
+                string.Join(Environment.NewLine + "  ", tried));
+        }
+    }
+}
