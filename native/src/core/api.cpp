@@ -1,0 +1,390 @@
+// The C ABI: every exported function validates, dispatches to the backend of the tensors'
+// device, and converts exceptions to a status through guard().
+#include <cstring>
+
+#include "errors.h"
+#include "neighborhood_window.h"
+#include "validate.h"
+
+namespace {
+
+#if !defined(SPARSEATTN_WITH_CUDA)
+[[noreturn]] void cuda_not_built(const char* function) {
+    sa::fail_status(SA_ERROR_UNSUPPORTED, "%s: CUDA backend not built", function);
+}
+#endif
+
+template <typename Problem, typename CpuFn, typename CudaFn>
+void dispatch(const Problem& p, CpuFn cpu_fn, CudaFn cuda_fn) {
+    if (p.device_type == SA_DEVICE_CPU) {
+        cpu_fn(p);
+        return;
+    }
+#if defined(SPARSEATTN_WITH_CUDA)
+    cuda_fn(p);
+#else
+    (void)cuda_fn;
+    cuda_not_built("device tensors");
+#endif
+}
+
+// Backends are named through these so the CPU-only build does not reference sa::cuda.
+#if defined(SPARSEATTN_WITH_CUDA)
+#define SA_CUDA_FN(name) [](const auto& problem) { sa::cuda::name(problem); }
+#else
+#define SA_CUDA_FN(name) [](const auto&) {}
+#endif
+#define SA_CPU_FN(name) [](const auto& problem) { sa::cpu::name(problem); }
+
+void require_pointer(const void* p, const char* name) {
+    if (p == nullptr) sa::fail_invalid("%s: pointer is NULL", name);
+}
+
+}  // namespace
+
+extern "C" {
+
+/* Capabilities ------------------------------------------------------------------------------ */
+
+SA_API int32_t sa_backend_built(sa_backend backend) {
+    switch (backend) {
+        case SA_BACKEND_CPU: return 1;
+        case SA_BACKEND_CUDA:
+#if defined(SPARSEATTN_WITH_CUDA)
+            return 1;
+#else
+            return 0;
+#endif
+    }
+    return 0;
+}
+
+SA_API sa_status sa_cuda_device_count(int32_t* count) {
+    return sa::guard([&] {
+        require_pointer(count, "count");
+#if defined(SPARSEATTN_WITH_CUDA)
+        *count = sa::cuda::device_count();
+#else
+        *count = 0;
+#endif
+    });
+}
+
+SA_API sa_status sa_cuda_device_info(int32_t device, sa_device_info* info) {
+    return sa::guard([&] {
+        require_pointer(info, "info");
+        sa::require_cuda_device(device, "device");
+#if defined(SPARSEATTN_WITH_CUDA)
+        std::memset(info, 0, sizeof *info);
+        sa::cuda::device_info(device, info);
+#endif
+    });
+}
+
+SA_API sa_status sa_fast_path_covered(sa_operation op, int32_t device, sa_dtype dtype,
+                                      int32_t head_dim, int32_t* covered) {
+    return sa::guard([&] {
+        require_pointer(covered, "covered");
+        *covered = 0;
+        if (op != SA_OP_DENSE && op != SA_OP_NEIGHBORHOOD && op != SA_OP_BLOCK_SPARSE)
+            sa::fail_invalid("op: %d is not a valid sa_operation", static_cast<int>(op));
+        if (dtype < SA_DTYPE_F32 || dtype > SA_DTYPE_BOOL)
+            sa::fail_invalid("dtype: %d is not a valid sa_dtype", static_cast<int>(dtype));
+        // A negative device names the CPU, which has no tensor-core kernels.
+        if (device < 0) return;
+#if defined(SPARSEATTN_WITH_CUDA)
+        sa::cuda::check_device(device);
+        *covered = sa::cuda::fast_path_covered(op, device, dtype, head_dim) ? 1 : 0;
+#endif
+    });
+}
+
+/* Device memory and streams ------------------------------------------------------------------ */
+
+SA_API sa_status sa_cuda_malloc(int32_t device, size_t bytes, void** ptr) {
+    return sa::guard([&] {
+        require_pointer(ptr, "ptr");
+        *ptr = nullptr;
+        sa::require_cuda_device(device, "device");
+#if defined(SPARSEATTN_WITH_CUDA)
+        *ptr = sa::cuda::malloc_device(device, bytes);
+#endif
+    });
+}
+
+SA_API sa_status sa_cuda_free(int32_t device, void* ptr) {
+    return sa::guard([&] {
+        sa::require_cuda_device(device, "device");
+#if defined(SPARSEATTN_WITH_CUDA)
+        if (ptr != nullptr) sa::cuda::free_device(device, ptr);
+#endif
+    });
+}
+
+SA_API sa_status sa_cuda_memcpy(void* dst, const void* src, size_t bytes, sa_copy_kind kind,
+                                void* stream) {
+    return sa::guard([&] {
+#if defined(SPARSEATTN_WITH_CUDA)
+        if (kind != SA_COPY_HOST_TO_DEVICE && kind != SA_COPY_DEVICE_TO_HOST &&
+            kind != SA_COPY_DEVICE_TO_DEVICE)
+            sa::fail_invalid("kind: %d is not a valid sa_copy_kind", static_cast<int>(kind));
+        if (bytes == 0) return;
+        require_pointer(dst, "dst");
+        require_pointer(src, "src");
+        sa::cuda::memcpy(dst, src, bytes, kind, stream);
+#else
+        cuda_not_built("sa_cuda_memcpy");
+#endif
+    });
+}
+
+SA_API sa_status sa_cuda_memset(void* dst, int32_t byte_value, size_t bytes, void* stream) {
+    return sa::guard([&] {
+#if defined(SPARSEATTN_WITH_CUDA)
+        if (bytes == 0) return;
+        require_pointer(dst, "dst");
+        sa::cuda::memset(dst, byte_value, bytes, stream);
+#else
+        cuda_not_built("sa_cuda_memset");
+#endif
+    });
+}
+
+SA_API sa_status sa_cuda_stream_create(int32_t device, void** stream) {
+    return sa::guard([&] {
+        require_pointer(stream, "stream");
+        *stream = nullptr;
+        sa::require_cuda_device(device, "device");
+#if defined(SPARSEATTN_WITH_CUDA)
+        *stream = sa::cuda::stream_create(device);
+#endif
+    });
+}
+
+SA_API sa_status sa_cuda_stream_synchronize(void* stream) {
+    return sa::guard([&] {
+#if defined(SPARSEATTN_WITH_CUDA)
+        sa::cuda::stream_synchronize(stream);
+#else
+        cuda_not_built("sa_cuda_stream_synchronize");
+#endif
+    });
+}
+
+SA_API sa_status sa_cuda_stream_destroy(void* stream) {
+    return sa::guard([&] {
+#if defined(SPARSEATTN_WITH_CUDA)
+        if (stream != nullptr) sa::cuda::stream_destroy(stream);
+#else
+        cuda_not_built("sa_cuda_stream_destroy");
+#endif
+    });
+}
+
+SA_API sa_status sa_cuda_device_synchronize(int32_t device) {
+    return sa::guard([&] {
+        sa::require_cuda_device(device, "device");
+#if defined(SPARSEATTN_WITH_CUDA)
+        sa::cuda::device_synchronize(device);
+#endif
+    });
+}
+
+/* Options ------------------------------------------------------------------------------------ */
+
+SA_API void sa_attention_options_init(sa_attention_options* options) {
+    if (options == nullptr) return;
+    std::memset(options, 0, sizeof *options);
+    options->scale = 0.0f;
+    options->causal = 0;
+    options->stream = nullptr;
+    options->kernel = SA_KERNEL_AUTO;
+    options->num_splits = 0;
+    options->workspace = nullptr;
+    options->workspace_bytes = 0;
+    options->num_threads = 0;
+}
+
+SA_API void sa_neighborhood_params_init(sa_neighborhood_params* params, int32_t rank) {
+    if (params == nullptr) return;
+    std::memset(params, 0, sizeof *params);
+    params->spatial_rank = rank;
+    for (int i = 0; i < SA_MAX_SPATIAL_DIMS; ++i) {
+        params->grid[i] = 1;
+        params->kernel[i] = 1;
+        params->dilation[i] = 1;
+        params->stride[i] = 1;
+        params->causal[i] = 0;
+    }
+}
+
+SA_API void sa_pbs_options_init(sa_pbs_options* options) {
+    if (options == nullptr) return;
+    std::memset(options, 0, sizeof *options);
+    options->block = 128;
+    options->segment = 256;
+    options->tau = 0.9f;
+    options->scale = 0.0f;
+    options->stream = nullptr;
+}
+
+/* Attention ---------------------------------------------------------------------------------- */
+
+SA_API sa_status sa_dense_forward(const sa_tensor* q, const sa_tensor* k, const sa_tensor* v,
+                                  sa_tensor* out, sa_tensor* lse,
+                                  const sa_attention_options* options) {
+    return sa::guard([&] {
+        const sa::AttentionProblem p = sa::validate_dense(q, k, v, out, lse, options);
+        dispatch(p, SA_CPU_FN(dense_forward), SA_CUDA_FN(dense_forward));
+    });
+}
+
+SA_API sa_status sa_dense_forward_varlen(const sa_tensor* q, const sa_tensor* k,
+                                         const sa_tensor* v, sa_tensor* out, sa_tensor* lse,
+                                         const sa_tensor* cu_seqlens_q,
+                                         const sa_tensor* cu_seqlens_k, int32_t max_seqlen_q,
+                                         int32_t max_seqlen_k,
+                                         const sa_attention_options* options) {
+    return sa::guard([&] {
+        const sa::AttentionProblem p =
+            sa::validate_dense_varlen(q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k,
+                                      max_seqlen_q, max_seqlen_k, options);
+        dispatch(p, SA_CPU_FN(dense_forward), SA_CUDA_FN(dense_forward));
+    });
+}
+
+SA_API sa_status sa_dense_workspace_size(const sa_tensor* q, const sa_tensor* k,
+                                         const sa_attention_options* options, size_t* bytes) {
+    return sa::guard([&] {
+        require_pointer(bytes, "bytes");
+        *bytes = 0;
+        const sa::AttentionProblem p = sa::validate_dense_shapes(q, k, options);
+#if defined(SPARSEATTN_WITH_CUDA)
+        if (p.device_type == SA_DEVICE_CUDA) *bytes = sa::cuda::dense_workspace_size(p);
+#else
+        (void)p;
+#endif
+    });
+}
+
+SA_API sa_status sa_lse_merge(const sa_tensor* o1, const sa_tensor* lse1, const sa_tensor* o2,
+                              const sa_tensor* lse2, sa_tensor* out, sa_tensor* lse_out,
+                              void* stream) {
+    return sa::guard([&] {
+        const sa::MergeProblem m = sa::validate_merge(o1, lse1, o2, lse2, out, lse_out, stream);
+        dispatch(m, SA_CPU_FN(lse_merge), SA_CUDA_FN(lse_merge));
+    });
+}
+
+SA_API sa_status sa_neighborhood_forward(const sa_tensor* q, const sa_tensor* k,
+                                         const sa_tensor* v, sa_tensor* out, sa_tensor* lse,
+                                         const sa_neighborhood_params* params,
+                                         const sa_attention_options* options) {
+    return sa::guard([&] {
+        const sa::AttentionProblem p =
+            sa::validate_neighborhood(q, k, v, out, lse, params, options);
+        dispatch(p, SA_CPU_FN(neighborhood_forward), SA_CUDA_FN(neighborhood_forward));
+    });
+}
+
+SA_API sa_status sa_neighborhood_window(int32_t u, int32_t group_length, int32_t kernel,
+                                        int32_t stride, int32_t causal, int32_t* start,
+                                        int32_t* end) {
+    return sa::guard([&] {
+        require_pointer(start, "start");
+        require_pointer(end, "end");
+        if (group_length < 1)
+            sa::fail_invalid("group_length must be >= 1, got %d", group_length);
+        if (u < 0 || u >= group_length)
+            sa::fail_invalid("u must be in [0, group_length = %d), got %d", group_length, u);
+        if (kernel < 1 || kernel > group_length)
+            sa::fail_invalid("kernel must be in 1..group_length (%d), got %d", group_length,
+                             kernel);
+        if (stride < 1 || stride > kernel)
+            sa::fail_invalid("stride must be in 1..kernel (%d), got %d", kernel, stride);
+        if (causal != 0 && causal != 1) sa::fail_invalid("causal must be 0 or 1, got %d", causal);
+        const sa::KeyRange r = sa::neighborhood_window(u, group_length, kernel, stride, causal);
+        *start = r.start;
+        *end = r.end;
+    });
+}
+
+SA_API sa_status sa_neighborhood_pair_count(const sa_neighborhood_params* params,
+                                            int64_t* pairs) {
+    return sa::guard([&] {
+        require_pointer(pairs, "pairs");
+        const sa::NeighborhoodGeometry g = sa::validate_neighborhood_params(params);
+        // The mask is an AND over dims, so the pair count is the product of per-dim counts.
+        int64_t total = 1;
+        for (int32_t dim = 0; dim < g.rank; ++dim) {
+            int64_t along = 0;
+            for (int32_t x = 0; x < g.grid[dim]; ++x) {
+                const int32_t group = x % g.dilation[dim];
+                const int32_t lg = sa::dilation_group_length(g.grid[dim], g.dilation[dim], group);
+                const sa::KeyRange r = sa::neighborhood_window(
+                    x / g.dilation[dim], lg, g.kernel[dim], g.stride[dim], g.causal[dim] != 0);
+                along += r.end - r.start;
+            }
+            if (__builtin_mul_overflow(total, along, &total))
+                sa::fail_invalid("params: pair count overflows int64");
+        }
+        *pairs = total;
+    });
+}
+
+/* Block-sparse -------------------------------------------------------------------------------- */
+
+SA_API sa_status sa_block_sparse_forward(const sa_tensor* q, const sa_tensor* k,
+                                         const sa_tensor* v, sa_tensor* out, sa_tensor* lse,
+                                         const sa_block_sparse_params* params,
+                                         const sa_attention_options* options) {
+    return sa::guard([&] {
+        const sa::AttentionProblem p =
+            sa::validate_block_sparse(q, k, v, out, lse, params, options);
+        dispatch(p, SA_CPU_FN(block_sparse_forward), SA_CUDA_FN(block_sparse_forward));
+    });
+}
+
+SA_API sa_status sa_block_mask_to_lists(const sa_tensor* dense_mask, sa_tensor* kv_num_blocks,
+                                        sa_tensor* kv_indices, void* stream) {
+    return sa::guard([&] {
+        const sa::MaskConversion c =
+            sa::validate_mask_to_lists(dense_mask, kv_num_blocks, kv_indices, stream);
+        dispatch(c, SA_CPU_FN(block_mask_to_lists), SA_CUDA_FN(block_mask_to_lists));
+    });
+}
+
+SA_API sa_status sa_block_lists_to_mask(const sa_tensor* kv_num_blocks,
+                                        const sa_tensor* kv_indices, sa_tensor* dense_mask,
+                                        void* stream) {
+    return sa::guard([&] {
+        const sa::MaskConversion c =
+            sa::validate_lists_to_mask(kv_num_blocks, kv_indices, dense_mask, stream);
+        dispatch(c, SA_CPU_FN(block_lists_to_mask), SA_CUDA_FN(block_lists_to_mask));
+    });
+}
+
+SA_API sa_status sa_block_sparse_pair_count(int64_t s_q, int64_t s_k, int32_t block_q,
+                                            int32_t block_k, int32_t causal,
+                                            const sa_tensor* kv_num_blocks,
+                                            const sa_tensor* kv_indices, int64_t* pairs) {
+    return sa::guard([&] {
+        require_pointer(pairs, "pairs");
+        *pairs = sa::block_sparse_pair_count(s_q, s_k, block_q, block_k, causal, kv_num_blocks,
+                                             kv_indices);
+    });
+}
+
+/* PBS ---------------------------------------------------------------------------------------- */
+
+SA_API sa_status sa_pbs_plan(const sa_tensor* q, const sa_tensor* k,
+                             const sa_pbs_options* options, sa_tensor* key_perm,
+                             sa_tensor* kv_num_blocks, sa_tensor* kv_indices) {
+    return sa::guard([&] {
+        const sa::PbsProblem p =
+            sa::validate_pbs(q, k, options, key_perm, kv_num_blocks, kv_indices);
+        dispatch(p, SA_CPU_FN(pbs_plan), SA_CUDA_FN(pbs_plan));
+    });
+}
+
+}  // extern "C"
