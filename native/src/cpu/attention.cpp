@@ -1,0 +1,371 @@
+// The three forward families of the CPU backend: each is a Schedule for the one main loop.
+#include <algorithm>
+#include <string>
+#include <vector>
+#include "core/neighborhood_window.h"
+#include "main_loop.h"
+
+namespace sa {
+namespace cpu {
+namespace {
+
+int64_t clamp64(int64_t x, int64_t lo, int64_t hi) { return std::max(lo, std::min(x, hi)); }
+
+// Dense and varlen: every key tile up to the causal limit; only diagonal tiles are partial.
+class DenseSchedule {
+public:
+    static constexpr int32_t kRows = 64;
+    static constexpr int32_t kKeys = 64;
+    struct Tile : QueryTileBase {
+        int64_t len_k = 0;
+        int64_t offset = 0;  // S_k - S_q of the sequence: causal is bottom-right aligned
+    };
+
+    explicit DenseSchedule(const AttentionProblem& p)
+        : p_(p), heads_(p.heads_q), group_(p.heads_q / p.heads_kv),
+          tiles_((p.seqlen_q + kRows - 1) / kRows) {}
+
+    int64_t num_items() const { return tiles_ * p_.batch * heads_; }
+
+    bool query_tile(int64_t item, Tile& t) const {
+        const int64_t bh_count = p_.batch * heads_;
+        const int64_t tile = tiles_ - 1 - item / bh_count;  // heavy causal tiles first
+        const int64_t bh = item % bh_count;
+        t.b = bh / heads_;
+        t.h = bh % heads_;
+        t.hk = t.h / group_;
+        int64_t q_base = 0, len_q = p_.seqlen_q, k_base = 0, len_k = p_.seqlen_k;
+        if (p_.cu_seqlens_q) {
+            q_base = p_.cu_seqlens_q[t.b];
+            len_q = clamp64(int64_t(p_.cu_seqlens_q[t.b + 1]) - q_base, 0, p_.seqlen_q);
+            k_base = p_.cu_seqlens_k[t.b];
+            len_k = clamp64(int64_t(p_.cu_seqlens_k[t.b + 1]) - k_base, 0, p_.seqlen_k);
+        }
+        const int64_t start = tile * kRows;
+        if (start >= len_q) return false;
+        t.rows = static_cast<int32_t>(std::min<int64_t>(kRows, len_q - start));
+        for (int32_t r = 0; r < t.rows; ++r) {
+            t.pos[r] = start + r;
+            t.row[r] = q_base + start + r;
+        }
+        t.key_row_base = k_base;
+        t.len_k = len_k;
+        t.offset = len_k - len_q;
+        return true;
+    }
+
+    template <class Visit>
+    void for_each_key_tile(const Tile& t, Visit&& visit) const {
+        int64_t limit = t.len_k;
+        if (p_.causal) limit = std::min(limit, t.pos[t.rows - 1] + t.offset + 1);
+        for (int64_t ks = 0; ks < limit; ks += kKeys) {
+            const int32_t count = static_cast<int32_t>(std::min<int64_t>(kKeys, limit - ks));
+            const bool partial = p_.causal && ks + count - 1 > t.pos[0] + t.offset;
+            visit(KeyTile{ks, count, partial});
+        }
+    }
+
+    int64_t key_position(const Tile&, int64_t j) const { return j; }
+
+    int64_t fill_mask(const Tile& t, const int64_t* key_pos, int32_t n, uint8_t* mask, int64_t ld) const {
+        int64_t allowed = 0;
+        for (int32_t r = 0; r < t.rows; ++r) {
+            const int64_t last = t.pos[r] + t.offset;
+            for (int32_t j = 0; j < n; ++j) {
+                const bool ok = key_pos[j] <= last;
+                mask[r * ld + j] = ok;
+                allowed += ok;
+            }
+        }
+        return allowed;
+    }
+
+private:
+    const AttentionProblem& p_;
+    int64_t heads_, group_, tiles_;
+};
+
+// GNA over a row-major token grid: per query tile, the key tiles spanning the bounding range
+// of its windows; the mask (the shared window rule, per dim) decides per element.
+class NeighborhoodSchedule {
+public:
+    static constexpr int32_t kRows = 64;
+    static constexpr int32_t kKeys = 64;
+    struct Tile : QueryTileBase {
+        int32_t group[kMaxTileRows][3];
+        int32_t win_start[kMaxTileRows][3];
+        int32_t win_end[kMaxTileRows][3];
+        int64_t key_min = 0, key_max = -1;  // flat bounding range of the windows
+    };
+
+    explicit NeighborhoodSchedule(const AttentionProblem& p)
+        : p_(p), g_(p.neighborhood), heads_(p.heads_q), group_(p.heads_q / p.heads_kv),
+          tiles_((p.seqlen_q + kRows - 1) / kRows) {
+        int64_t volume = 1;
+        for (int d = 2; d >= 0; --d) {
+            flat_stride_[d] = volume;
+            if (d < g_.rank) volume *= g_.grid[d];
+        }
+        if (g_.rank < 1 || g_.rank > 3 || volume != p.seqlen_q || p.seqlen_k != p.seqlen_q)
+            throw_invalid("neighborhood grid volume " + std::to_string(volume) +
+                          " does not match the sequence length " + std::to_string(p.seqlen_q));
+        // Unused trailing dims are 1; keep row-major strides over the used dims only.
+        int64_t st = 1;
+        for (int d = g_.rank - 1; d >= 0; --d) {
+            flat_stride_[d] = st;
+            st *= g_.grid[d];
+        }
+    }
+
+    int64_t num_items() const { return tiles_ * p_.batch * heads_; }
+
+    bool query_tile(int64_t item, Tile& t) const {
+        const int64_t bh_count = p_.batch * heads_;
+        const int64_t tile = item / bh_count;
+        const int64_t bh = item % bh_count;
+        t.b = bh / heads_;
+        t.h = bh % heads_;
+        t.hk = t.h / group_;
+        const int64_t start = tile * kRows;
+        if (start >= p_.seqlen_q) return false;
+        t.rows = static_cast<int32_t>(std::min<int64_t>(kRows, p_.seqlen_q - start));
+        t.key_row_base = 0;
+        t.key_min = p_.seqlen_k;
+        t.key_max = -1;
+        for (int32_t r = 0; r < t.rows; ++r) {
+            const int64_t x = start + r;
+            t.pos[r] = x;
+            t.row[r] = x;
+            int64_t lo = 0, hi = 0;
+            for (int d = 0; d < g_.rank; ++d) {
+                const int32_t c = static_cast<int32_t>((x / flat_stride_[d]) % g_.grid[d]);
+                const int32_t dil = g_.dilation[d];
+                const int32_t grp = c % dil;
+                const int32_t len = dilation_group_length(g_.grid[d], dil, grp);
+                const KeyRange w = neighborhood_window(c / dil, len, g_.kernel[d], g_.stride[d],
+                                                       g_.causal[d] != 0);
+                t.group[r][d] = grp;
+                t.win_start[r][d] = w.start;
+                t.win_end[r][d] = w.end;
+                lo += int64_t(grp + dil * w.start) * flat_stride_[d];
+                hi += int64_t(grp + dil * (w.end - 1)) * flat_stride_[d];
+            }
+            t.key_min = std::min(t.key_min, lo);
+            t.key_max = std::max(t.key_max, hi);
+        }
+        return true;
+    }
+
+    template <class Visit>
+    void for_each_key_tile(const Tile& t, Visit&& visit) const {
+        if (t.key_max < t.key_min) return;
+        const int64_t first = std::max<int64_t>(0, t.key_min) / kKeys * kKeys;
+        const int64_t last = std::min<int64_t>(t.key_max, p_.seqlen_k - 1);
+        for (int64_t ks = first; ks <= last; ks += kKeys) {
+            const int32_t count = static_cast<int32_t>(std::min<int64_t>(kKeys, p_.seqlen_k - ks));
+            visit(KeyTile{ks, count, true});
+        }
+    }
+
+    int64_t key_position(const Tile&, int64_t j) const { return j; }
+
+    int64_t fill_mask(const Tile& t, const int64_t* key_pos, int32_t n, uint8_t* mask, int64_t ld) const {
+        int32_t key_group[kMaxTileKeys][3];
+        int32_t key_local[kMaxTileKeys][3];
+        for (int32_t j = 0; j < n; ++j) {
+            for (int d = 0; d < g_.rank; ++d) {
+                const int32_t c = static_cast<int32_t>((key_pos[j] / flat_stride_[d]) % g_.grid[d]);
+                key_group[j][d] = c % g_.dilation[d];
+                key_local[j][d] = c / g_.dilation[d];
+            }
+        }
+        int64_t allowed = 0;
+        for (int32_t r = 0; r < t.rows; ++r) {
+            for (int32_t j = 0; j < n; ++j) {
+                bool ok = true;
+                for (int d = 0; d < g_.rank; ++d) {
+                    ok = ok && key_group[j][d] == t.group[r][d] && key_local[j][d] >= t.win_start[r][d] &&
+                         key_local[j][d] < t.win_end[r][d];
+                }
+                mask[r * ld + j] = ok;
+                allowed += ok;
+            }
+        }
+        return allowed;
+    }
+
+private:
+    const AttentionProblem& p_;
+    NeighborhoodGeometry g_;
+    int64_t heads_, group_, tiles_;
+    int64_t flat_stride_[3] = {1, 1, 1};
+};
+
+// Block-sparse: per (batch, head, query block) the listed key blocks (partial and full lists);
+// rows gathered through the permutations, causal masks on original positions.
+class BlockSparseSchedule {
+public:
+    struct Tile : QueryTileBase {
+        int64_t block = 0;  // query block in permuted order
+    };
+
+    explicit BlockSparseSchedule(const AttentionProblem& p)
+        : p_(p), s_(p.block_sparse), heads_(p.heads_q), group_(p.heads_q / p.heads_kv) {}
+
+    int64_t num_items() const { return int64_t(s_.num_q_blocks) * p_.batch * heads_; }
+
+    bool query_tile(int64_t item, Tile& t) const {
+        const int64_t bh_count = p_.batch * heads_;
+        const int64_t block = s_.num_q_blocks - 1 - item / bh_count;
+        const int64_t bh = item % bh_count;
+        t.b = bh / heads_;
+        t.h = bh % heads_;
+        t.hk = t.h / group_;
+        const int64_t start = block * s_.block_q;
+        if (start >= p_.seqlen_q) return false;
+        t.rows = static_cast<int32_t>(std::min<int64_t>(s_.block_q, p_.seqlen_q - start));
+        const int32_t* qperm = s_.query_perm
+            ? s_.query_perm + t.b * s_.query_perm_strides.batch + t.h * s_.query_perm_strides.head
+            : nullptr;
+        for (int32_t r = 0; r < t.rows; ++r) {
+            const int64_t pi = start + r;
+            const int64_t orig = qperm ? qperm[pi * s_.query_perm_strides.row] : pi;
+            t.pos[r] = orig;
+            t.row[r] = orig;
+        }
+        t.key_row_base = 0;
+        t.block = block;
+        return true;
+    }
+
+    template <class Visit>
+    void for_each_key_tile(const Tile& t, Visit&& visit) const {
+        visit_list(t, t.block, s_.kv_num_blocks, s_.num_strides, s_.kv_indices, s_.idx_strides, visit);
+        if (s_.full_num_blocks && s_.full_indices)
+            visit_list(t, t.block, s_.full_num_blocks, s_.full_num_strides, s_.full_indices,
+                       s_.full_idx_strides, visit);
+    }
+
+    int64_t key_position(const Tile& t, int64_t j) const {
+        if (!s_.key_perm) return j;
+        return s_.key_perm[t.b * s_.key_perm_strides.batch + t.h * s_.key_perm_strides.head +
+                           j * s_.key_perm_strides.row];
+    }
+
+    int64_t fill_mask(const Tile& t, const int64_t* key_pos, int32_t n, uint8_t* mask, int64_t ld) const {
+        const int64_t offset = p_.seqlen_k - p_.seqlen_q;
+        int64_t allowed = 0;
+        for (int32_t r = 0; r < t.rows; ++r) {
+            const int64_t last = t.pos[r] + offset;
+            for (int32_t j = 0; j < n; ++j) {
+                const bool ok = key_pos[j] <= last;
+                mask[r * ld + j] = ok;
+                allowed += ok;
+            }
+        }
+        return allowed;
+    }
+
+private:
+    template <class Visit>
+    void visit_list(const Tile& t, int64_t block, const int32_t* num, const IndexStrides& ns,
+                    const int32_t* idx, const IndexStrides& is, Visit& visit) const {
+        const int64_t count = num[t.b * ns.batch + t.h * ns.head + block * ns.row];
+        const int32_t* list = idx + t.b * is.batch + t.h * is.head + block * is.row;
+        for (int64_t e = 0; e < count && e < s_.num_k_blocks; ++e) {
+            const int64_t j = list[e];
+            if (j < 0 || j >= s_.num_k_blocks) continue;
+            const int64_t start = j * s_.block_k;
+            const int32_t n = static_cast<int32_t>(std::min<int64_t>(s_.block_k, p_.seqlen_k - start));
+            visit(KeyTile{start, n, p_.causal});
+        }
+    }
+
+    const AttentionProblem& p_;
+    BlockSparseLists s_;
+    int64_t heads_, group_;
+};
+
+std::string index_name(const char* what, int64_t b, int64_t h, int64_t i) {
+    return std::string(what) + "[" + std::to_string(b) + "," + std::to_string(h) + "," +
+           std::to_string(i) + "]";
+}
+
+void check_permutation(const int32_t* perm, const IndexStrides& st, int64_t batch, int64_t heads,
+                       int64_t length, const char* what) {
+    if (!perm) return;
+    std::vector<uint8_t> seen(length);
+    for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t h = 0; h < heads; ++h) {
+            if ((b > 0 && st.batch == 0) || (h > 0 && st.head == 0)) continue;  // broadcast
+            std::fill(seen.begin(), seen.end(), 0);
+            const int32_t* row = perm + b * st.batch + h * st.head;
+            for (int64_t i = 0; i < length; ++i) {
+                const int64_t v = row[i * st.row];
+                if (v < 0 || v >= length || seen[v])
+                    throw_invalid(std::string(what) + " is not a permutation of 0.." +
+                                  std::to_string(length - 1) + ": " + index_name(what, b, h, i) +
+                                  " = " + std::to_string(v));
+                seen[v] = 1;
+            }
+        }
+    }
+}
+
+void check_lists(const AttentionProblem& p) {
+    const BlockSparseLists& s = p.block_sparse;
+    if (s.block_q < 1 || s.block_q > kMaxTileRows || s.block_k < 1 || s.block_k > kMaxTileKeys)
+        throw_invalid("block size " + std::to_string(s.block_q) + "x" + std::to_string(s.block_k) +
+                      " is not supported by the CPU backend (at most 128)");
+    std::vector<uint8_t> seen(s.num_k_blocks);
+    for (int64_t b = 0; b < p.batch; ++b) {
+        for (int64_t h = 0; h < p.heads_q; ++h) {
+            for (int64_t i = 0; i < s.num_q_blocks; ++i) {
+                std::fill(seen.begin(), seen.end(), 0);
+                for (int list = 0; list < 2; ++list) {
+                    const int32_t* num = list ? s.full_num_blocks : s.kv_num_blocks;
+                    const int32_t* idx = list ? s.full_indices : s.kv_indices;
+                    if (!num || !idx) continue;
+                    const IndexStrides& ns = list ? s.full_num_strides : s.num_strides;
+                    const IndexStrides& is = list ? s.full_idx_strides : s.idx_strides;
+                    const char* num_name = list ? "full_kv_num_blocks" : "kv_num_blocks";
+                    const char* idx_name = list ? "full_kv_indices" : "kv_indices";
+                    const int64_t count = num[b * ns.batch + h * ns.head + i * ns.row];
+                    if (count < 0 || count > s.num_k_blocks)
+                        throw_invalid(index_name(num_name, b, h, i) + " = " + std::to_string(count) +
+                                      " is outside [0, " + std::to_string(s.num_k_blocks) + "]");
+                    const int32_t* row = idx + b * is.batch + h * is.head + i * is.row;
+                    for (int64_t e = 0; e < count; ++e) {
+                        const int64_t j = row[e];
+                        if (j < 0 || j >= s.num_k_blocks)
+                            throw_invalid(std::string(idx_name) + "[" + std::to_string(b) + "," +
+                                          std::to_string(h) + "," + std::to_string(i) + "," +
+                                          std::to_string(e) + "] = " + std::to_string(j) +
+                                          " is outside [0, " + std::to_string(s.num_k_blocks) + ")");
+                        if (seen[j])
+                            throw_invalid("key block " + std::to_string(j) + " is listed twice for " +
+                                          index_name("query block", b, h, i));
+                        seen[j] = 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void dense_forward(const AttentionProblem& p) { run_attention(p, DenseSchedule(p)); }
+
+void neighborhood_forward(const AttentionProblem& p) { run_attention(p, NeighborhoodSchedule(p)); }
+
+void block_sparse_forward(const AttentionProblem& p) {
+    const BlockSparseLists& s = p.block_sparse;
+    check_lists(p);
+    check_permutation(s.key_perm, s.key_perm_strides, p.batch, p.heads_q, p.seqlen_k, "key_perm");
+    check_permutation(s.query_perm, s.query_perm_strides, p.batch, p.heads_q, p.seqlen_q, "query_perm");
+    run_attention(p, BlockSparseSchedule(p));
+}
+
+}  // namespace cpu
+}  // namespace sa

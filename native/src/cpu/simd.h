@@ -1,0 +1,81 @@
+// Four-float values for the hot loops. GCC and Clang lower them to SSE2 registers (the
+// portable x86-64 baseline, no -march needed); other compilers get a plain-array twin.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace sa {
+namespace cpu {
+
+inline float scale_bits_to_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+
+// 2^x for x <= 0, exact 0 at x <= -127; relative error about 2e-7. Written so loops over it
+// vectorize: float->int truncation, integer shift, polynomial.
+inline float exp2_nonpositive(float x) {
+    x = x < -127.0f ? -127.0f : x;
+    const int32_t n = static_cast<int32_t>(x - 0.5f);  // round to nearest for x <= 0
+    const float f = x - static_cast<float>(n);         // in [-0.5, 0.5]
+    float p = 1.5252733804059840e-5f;
+    p = p * f + 1.5403530393381606e-4f;
+    p = p * f + 1.3333558146428443e-3f;
+    p = p * f + 9.6181291076284772e-3f;
+    p = p * f + 5.5504108664821580e-2f;
+    p = p * f + 2.4022650695910072e-1f;
+    p = p * f + 6.9314718055994531e-1f;
+    p = p * f + 1.0f;
+    const float scale = scale_bits_to_float(static_cast<uint32_t>(n + 127) << 23);
+    return p * scale;
+}
+
+#if defined(__GNUC__)
+typedef float Float4 __attribute__((vector_size(16)));
+typedef int32_t Int4 __attribute__((vector_size(16)));
+inline Float4 splat4(float x) { return Float4{x, x, x, x}; }
+inline Float4 max4(Float4 a, Float4 b) { return a > b ? a : b; }
+// 2^x for x <= 0 on four lanes (see exp2_nonpositive).
+inline Float4 exp2_nonpositive4(Float4 x) {
+    x = x < splat4(-127.0f) ? splat4(-127.0f) : x;
+    const Int4 n = __builtin_convertvector(x - splat4(0.5f), Int4);
+    const Float4 f = x - __builtin_convertvector(n, Float4);
+    Float4 p = splat4(1.5252733804059840e-5f);
+    p = p * f + 1.5403530393381606e-4f;
+    p = p * f + 1.3333558146428443e-3f;
+    p = p * f + 9.6181291076284772e-3f;
+    p = p * f + 5.5504108664821580e-2f;
+    p = p * f + 2.4022650695910072e-1f;
+    p = p * f + 6.9314718055994531e-1f;
+    p = p * f + 1.0f;
+    const Int4 bits = (n + 127) << 23;
+    Float4 scale;
+    std::memcpy(&scale, &bits, sizeof(scale));
+    return p * scale;
+}
+#else
+struct Float4 {
+    float v[4];
+    Float4& operator+=(const Float4& o) { for (int i = 0; i < 4; ++i) v[i] += o.v[i]; return *this; }
+    friend Float4 operator*(const Float4& a, const Float4& b) {
+        Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] * b.v[i]; return r;
+    }
+    friend Float4 operator+(const Float4& a, const Float4& b) {
+        Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] + b.v[i]; return r;
+    }
+    friend Float4 operator-(const Float4& a, const Float4& b) {
+        Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] - b.v[i]; return r;
+    }
+    float operator[](int i) const { return v[i]; }
+};
+inline Float4 splat4(float x) { return Float4{{x, x, x, x}}; }
+inline Float4 max4(Float4 a, Float4 b) {
+    Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return r;
+}
+inline Float4 exp2_nonpositive4(Float4 x) {
+    Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = exp2_nonpositive(x.v[i]); return r;
+}
+#endif
+
+inline Float4 load4(const float* p) { Float4 v; std::memcpy(&v, p, sizeof(v)); return v; }
+inline void store4(float* p, Float4 v) { std::memcpy(p, &v, sizeof(v)); }
+
+}  // namespace cpu
+}  // namespace sa
