@@ -58,7 +58,7 @@ void launch_rows(Kernel kernel, const MaskConversion& c, const char* name) {
     DeviceGuard guard(c.device_id);
     kernel<<<static_cast<unsigned>(blocks), kWarpsPerBlock * 32, 0,
              static_cast<cudaStream_t>(c.stream)>>>(c);
-    check_launch(name);
+    check_kernel_launch(name);
 }
 
 }  // namespace

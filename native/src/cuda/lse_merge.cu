@@ -56,7 +56,7 @@ void lse_merge(const MergeProblem& m) {
     DeviceGuard guard(m.device_id);
     lse_merge_kernel<<<static_cast<unsigned>(blocks), kWarpsPerBlock * 32, 0,
                        static_cast<cudaStream_t>(m.stream)>>>(m);
-    check_launch("LSE merge kernel");
+    check_kernel_launch("LSE merge kernel");
 }
 
 }  // namespace sa::cuda

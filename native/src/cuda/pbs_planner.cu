@@ -310,7 +310,7 @@ void plan_typed(PlanParams params, const PbsProblem& problem) {
                                        : params.num_blocks * params.num_blocks);
         identity_plan_kernel<<<static_cast<unsigned>(ceil_div(work, kThreads)), kThreads, 0,
                                stream>>>(params);
-        check_launch("PBS identity plan kernel");
+        check_kernel_launch("PBS identity plan kernel");
         return;
     }
 
@@ -333,26 +333,26 @@ void plan_typed(PlanParams params, const PbsProblem& problem) {
     const auto batch = static_cast<unsigned>(problem.batch);
     row_stats_kernel<T><<<dim3(static_cast<unsigned>(params.last_rows), heads, batch), kThreads, 0,
                           stream>>>(params);
-    check_launch("PBS row statistics kernel");
+    check_kernel_launch("PBS row statistics kernel");
     importance_kernel<T><<<dim3(static_cast<unsigned>(ceil_div(params.full_keys, kThreads)),
                                 heads, batch),
                            kThreads, 0, stream>>>(params);
-    check_launch("PBS key importance kernel");
+    check_kernel_launch("PBS key importance kernel");
     const size_t sort_bytes =
         static_cast<size_t>(next_power_of_two(params.segment)) * (sizeof(float) + sizeof(int32_t));
     segment_sort_kernel<<<dim3(static_cast<unsigned>(params.full_keys / params.segment), heads,
                                batch),
                           kThreads, sort_bytes, stream>>>(params);
-    check_launch("PBS segment sort kernel");
+    check_kernel_launch("PBS segment sort kernel");
     const int64_t tail = params.seqlen - params.full_keys;
     if (tail > 0) {
         tail_identity_kernel<<<static_cast<unsigned>(ceil_div(bh * tail, kThreads)), kThreads, 0,
                                stream>>>(params);
-        check_launch("PBS tail identity kernel");
+        check_kernel_launch("PBS tail identity kernel");
     }
     block_means_kernel<T><<<dim3(static_cast<unsigned>(params.num_blocks), heads, batch), kThreads,
                             0, stream>>>(params);
-    check_launch("PBS block means kernel");
+    check_kernel_launch("PBS block means kernel");
     const int64_t most_candidates = params.full_keys / params.block;
     const size_t select_bytes = select_smem_bytes(most_candidates, params.num_blocks);
     if (select_bytes > 48 * 1024) {
@@ -366,7 +366,7 @@ void plan_typed(PlanParams params, const PbsProblem& problem) {
     }
     select_blocks_kernel<<<dim3(static_cast<unsigned>(params.num_blocks), heads, batch), kThreads,
                            select_bytes, stream>>>(params);
-    check_launch("PBS block selection kernel");
+    check_kernel_launch("PBS block selection kernel");
 }
 
 }  // namespace

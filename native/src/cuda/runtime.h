@@ -16,7 +16,7 @@ namespace sa::cuda {
 void check(cudaError_t status, const char* what);
 
 // Checks the launch just made (configuration errors surface through cudaGetLastError).
-inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+inline void check_kernel_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 
 // Makes `device` current for the scope and restores the caller's current device after.
 class DeviceGuard {

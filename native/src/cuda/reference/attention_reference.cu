@@ -276,7 +276,7 @@ void launch(const AttentionProblem& p, const char* name) {
             throw_invalid(std::string(name) + ": dtype " + std::to_string(p.dtype) +
                           " is not supported on CUDA (fp16 or bf16)");
     }
-    check_launch(name);
+    check_kernel_launch(name);
 }
 
 }  // namespace

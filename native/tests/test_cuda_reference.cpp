@@ -1,0 +1,810 @@
+// CUDA backend against the CPU backend through the C ABI: every CUDA function runs on fresh
+// random inputs with poisoned outputs, and its result is compared element by element with the
+// CPU backend's result for the same call. Skipped when no CUDA device is present.
+#include <algorithm>
+#include <numeric>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "test_util.h"
+
+using namespace sa_test;
+
+namespace {
+
+// A device mirror of a host tensor (same dtype, shape, strides and storage size).
+struct DeviceTensor {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+    sa_tensor desc{};
+
+    explicit DeviceTensor(const HostTensor& host) {
+        bytes = std::max<size_t>(host.storage.size(), 1);
+        if (sa_cuda_malloc(0, bytes, &ptr) != SA_OK) {
+            report_failure(__FILE__, __LINE__, std::string("sa_cuda_malloc: ") + sa_last_error());
+            throw AbortCase{};
+        }
+        desc = host.desc;
+        desc.data = ptr;
+        desc.device_type = SA_DEVICE_CUDA;
+        desc.device_id = 0;
+        upload(host);
+    }
+    ~DeviceTensor() {
+        if (ptr != nullptr) sa_cuda_free(0, ptr);
+    }
+    DeviceTensor(const DeviceTensor&) = delete;
+    DeviceTensor& operator=(const DeviceTensor&) = delete;
+
+    void upload(const HostTensor& host) {
+        if (host.storage.empty()) return;
+        REQUIRE_OK(sa_cuda_memcpy(ptr, host.storage.data(), host.storage.size(),
+                                  SA_COPY_HOST_TO_DEVICE, nullptr));
+    }
+    void download(HostTensor& host) const {
+        if (host.storage.empty()) return;
+        REQUIRE_OK(sa_cuda_memcpy(host.storage.data(), ptr, host.storage.size(),
+                                  SA_COPY_DEVICE_TO_HOST, nullptr));
+    }
+    sa_tensor* d() { return &desc; }
+};
+
+double dtype_epsilon(sa_dtype dtype) {
+    switch (dtype) {
+        case SA_DTYPE_F16: return 9.765625e-4;  // 2^-10
+        case SA_DTYPE_BF16: return 7.8125e-3;   // 2^-7
+        default: return 1.1920929e-7;           // 2^-23
+    }
+}
+
+// Both backends accumulate in fp32 and round once to the output dtype: results may differ by
+// the rounding of that last step (one unit in the last place) plus fp32 reordering noise.
+double output_tolerance_vs_cpu(sa_dtype dtype) { return 2.0 * dtype_epsilon(dtype) + 1e-5; }
+
+// Compares every element of two views of the same shape; -inf must match exactly.
+int compare_views(const HostTensor& got, const HostTensor& want, double atol, double rtol,
+                  const std::string& label, const char* file, int line) {
+    int bad = 0;
+    double worst = 0;
+    for (int64_t n = 0, e = want.numel(); n < e; ++n) {
+        const double g = got.get_at(got.offset_of_linear(n));
+        const double w = want.get_at(want.offset_of_linear(n));
+        bool ok;
+        if (std::isinf(w) || std::isinf(g)) ok = g == w;
+        else ok = std::fabs(g - w) <= atol + rtol * std::fabs(w);
+        if (!ok) {
+            if (bad < 5)
+                report_failure(file, line, label + "[" + std::to_string(n) + "] = " + to_text(g) +
+                                               ", CPU " + to_text(w));
+            ++bad;
+        }
+        if (std::isfinite(g) && std::isfinite(w)) worst = std::max(worst, std::fabs(g - w));
+    }
+    if (bad > 0)
+        report_failure(file, line, label + ": " + std::to_string(bad) + " of " +
+                                       std::to_string(want.numel()) +
+                                       " elements differ, worst finite error " + to_text(worst));
+    return bad;
+}
+
+#define CHECK_VIEWS(got, want, atol, rtol, label) \
+    compare_views((got), (want), (atol), (rtol), (label), __FILE__, __LINE__)
+
+// A [B, S, H, D] tensor: contiguous, [B, H, S, D] memory, or rows padded (gaps poisoned).
+enum class Layout { Bshd, Bhsd, Padded };
+
+HostTensor make_attention_tensor(sa_dtype dtype, int64_t b, int64_t s, int64_t h, int64_t d,
+                                 Layout layout) {
+    switch (layout) {
+        case Layout::Bhsd: return HostTensor::permuted(dtype, {b, s, h, d}, {0, 2, 1, 3});
+        case Layout::Padded: {
+            const int64_t row = d + 8;
+            return HostTensor::strided(dtype, {b, s, h, d}, {s * h * row, h * row, row, 1},
+                                       b * s * h * row);
+        }
+        default: return HostTensor::contiguous(dtype, {b, s, h, d});
+    }
+}
+
+HostTensor random_tensor(sa_dtype dtype, std::vector<int64_t> shape) {
+    HostTensor t = HostTensor::contiguous(dtype, std::move(shape));
+    t.fill_random();
+    return t;
+}
+
+HostTensor poisoned_like(const HostTensor& t) {
+    HostTensor p = HostTensor::strided(t.dtype, t.shape, t.strides, t.storage_elements());
+    p.poison();
+    return p;
+}
+
+HostTensor int_tensor(std::vector<int64_t> shape, const std::vector<int32_t>& values) {
+    HostTensor t = HostTensor::contiguous(SA_DTYPE_I32, std::move(shape));
+    std::memcpy(t.storage.data(), values.data(), values.size() * sizeof(int32_t));
+    return t;
+}
+
+// Runs one attention call on both backends: `call(q, k, v, out, lse, options)` with CPU tensors
+// and then CUDA mirrors (outputs poisoned), and compares out and lse.
+template <typename Call>
+void compare_attention(HostTensor& q, HostTensor& k, HostTensor& v, HostTensor& out_shape,
+                       HostTensor* lse_shape, sa_attention_options options, Call call,
+                       const std::string& label, const char* file, int line) {
+    HostTensor cpu_out = poisoned_like(out_shape);
+    HostTensor cpu_lse = lse_shape ? poisoned_like(*lse_shape) : HostTensor();
+    if (!check_status(call(q.d(), k.d(), v.d(), cpu_out.d(), lse_shape ? cpu_lse.d() : nullptr,
+                           &options),
+                      SA_OK, ("CPU " + label).c_str(), file, line))
+        return;
+
+    DeviceTensor dq(q), dk(k), dv(v);
+    HostTensor gpu_out = poisoned_like(out_shape);
+    HostTensor gpu_lse = lse_shape ? poisoned_like(*lse_shape) : HostTensor();
+    DeviceTensor dout(gpu_out);
+    DeviceTensor dlse(lse_shape ? gpu_lse : cpu_out);  // a placeholder when LSE is absent
+    if (!check_status(call(dq.d(), dk.d(), dv.d(), dout.d(), lse_shape ? dlse.d() : nullptr,
+                           &options),
+                      SA_OK, ("CUDA " + label).c_str(), file, line))
+        return;
+    REQUIRE_OK(sa_cuda_device_synchronize(0));
+    dout.download(gpu_out);
+    const double tol = output_tolerance_vs_cpu(q.dtype);
+    compare_views(gpu_out, cpu_out, tol, 0.0, label + " out", file, line);
+    const int outside = count_writes_outside_view(gpu_out);
+    if (outside != 0)
+        report_failure(file, line, label + ": " + std::to_string(outside) +
+                                       " elements written outside the output view");
+    if (lse_shape) {
+        dlse.download(gpu_lse);
+        compare_views(gpu_lse, cpu_lse, 1e-4, 1e-5, label + " lse", file, line);
+    }
+}
+
+#define COMPARE_ATTENTION(q, k, v, out, lse, options, call, label) \
+    compare_attention((q), (k), (v), (out), (lse), (options), (call), (label), __FILE__, __LINE__)
+
+std::vector<int32_t> random_permutation(int64_t n) {
+    std::vector<int32_t> p(static_cast<size_t>(n));
+    std::iota(p.begin(), p.end(), 0);
+    std::shuffle(p.begin(), p.end(), rng());
+    return p;
+}
+
+}  // namespace
+
+SA_TEST(cuda_runtime_memory_streams_and_info) {
+    SA_REQUIRE_CUDA_DEVICE();
+    int32_t count = 0;
+    REQUIRE_OK(sa_cuda_device_count(&count));
+    CHECK(count >= 1);
+    sa_device_info info;
+    REQUIRE_OK(sa_cuda_device_info(0, &info));
+    CHECK(std::strlen(info.name) > 0);
+    CHECK(info.compute_major >= 5);
+    CHECK(info.multiprocessor_count > 0);
+    CHECK(info.total_memory_bytes > 0);
+    CHECK(info.max_shared_memory_per_block >= 48 * 1024);
+    CHECK_ERROR(sa_cuda_device_info(count, &info), SA_ERROR_INVALID_ARGUMENT, "device");
+    CHECK_ERROR(sa_cuda_malloc(-1, 16, nullptr), SA_ERROR_INVALID_ARGUMENT);
+
+    const size_t bytes = 1000;
+    void* a = nullptr;
+    void* b = nullptr;
+    REQUIRE_OK(sa_cuda_malloc(0, bytes, &a));
+    REQUIRE_OK(sa_cuda_malloc(0, bytes, &b));
+    void* stream = nullptr;
+    REQUIRE_OK(sa_cuda_stream_create(0, &stream));
+    std::vector<unsigned char> host(bytes), back(bytes, 0);
+    for (size_t i = 0; i < bytes; ++i) host[i] = static_cast<unsigned char>(uniform_int(0, 255));
+    CHECK_OK(sa_cuda_memset(b, 0xAB, bytes, stream));
+    CHECK_OK(sa_cuda_memcpy(back.data(), b, bytes, SA_COPY_DEVICE_TO_HOST, stream));
+    CHECK(std::all_of(back.begin(), back.end(), [](unsigned char c) { return c == 0xAB; }));
+    CHECK_OK(sa_cuda_memcpy(a, host.data(), bytes, SA_COPY_HOST_TO_DEVICE, stream));
+    CHECK_OK(sa_cuda_memcpy(b, a, bytes, SA_COPY_DEVICE_TO_DEVICE, stream));
+    CHECK_OK(sa_cuda_stream_synchronize(stream));
+    CHECK_OK(sa_cuda_memcpy(back.data(), b, bytes, SA_COPY_DEVICE_TO_HOST, nullptr));
+    CHECK(back == host);
+    CHECK_OK(sa_cuda_device_synchronize(0));
+    CHECK_OK(sa_cuda_stream_destroy(stream));
+    CHECK_OK(sa_cuda_free(0, a));
+    CHECK_OK(sa_cuda_free(0, b));
+
+    int32_t covered = -1;
+    CHECK_OK(sa_fast_path_covered(SA_OP_BLOCK_SPARSE, 0, SA_DTYPE_F16, 128, &covered));
+    CHECK_EQ(covered, 0);
+    CHECK_OK(sa_fast_path_covered(SA_OP_NEIGHBORHOOD, 0, SA_DTYPE_BF16, 64, &covered));
+    CHECK_EQ(covered, 0);
+    CHECK_OK(sa_fast_path_covered(SA_OP_DENSE, 0, SA_DTYPE_F16, 136, &covered));
+    CHECK_EQ(covered, 0);
+}
+
+SA_TEST(cuda_reference_dense_matches_cpu) {
+    SA_REQUIRE_CUDA_DEVICE();
+    struct Case {
+        sa_dtype dtype;
+        int64_t b, sq, sk, hq, hkv, d;
+        int32_t causal;
+        Layout layout;
+        bool lse;
+        int32_t kernel;
+    };
+    std::vector<Case> cases = {
+        {SA_DTYPE_F16, 2, 77, 77, 4, 2, 64, 0, Layout::Bshd, true, SA_KERNEL_REFERENCE},
+        {SA_DTYPE_BF16, 1, 33, 129, 6, 3, 40, 1, Layout::Bhsd, true, SA_KERNEL_REFERENCE},
+        {SA_DTYPE_F16, 2, 100, 37, 2, 1, 128, 1, Layout::Padded, true, SA_KERNEL_REFERENCE},
+        {SA_DTYPE_BF16, 1, 5, 300, 8, 1, 256, 0, Layout::Bshd, false, SA_KERNEL_REFERENCE},
+        {SA_DTYPE_F16, 3, 1, 1, 1, 1, 8, 1, Layout::Bshd, true, SA_KERNEL_REFERENCE},
+        {SA_DTYPE_BF16, 2, 130, 95, 4, 4, 136, 1, Layout::Bhsd, true, SA_KERNEL_AUTO},
+        {SA_DTYPE_F16, 1, 200, 200, 2, 1, 64, 1, Layout::Padded, true, SA_KERNEL_AUTO},
+        {SA_DTYPE_BF16, 2, 67, 190, 4, 2, 128, 0, Layout::Bshd, true, SA_KERNEL_AUTO},
+    };
+    for (int extra = 0; extra < 3; ++extra) {  // fresh random shapes each run
+        const int64_t hkv = uniform_int(1, 3);
+        cases.push_back({uniform_int(0, 1) ? SA_DTYPE_F16 : SA_DTYPE_BF16, uniform_int(1, 2),
+                         uniform_int(1, 150), uniform_int(1, 150), hkv * uniform_int(1, 3), hkv,
+                         8 * uniform_int(1, 32), static_cast<int32_t>(uniform_int(0, 1)),
+                         static_cast<Layout>(uniform_int(0, 2)), uniform_int(0, 1) == 1,
+                         static_cast<int32_t>(uniform_int(0, 1))});
+    }
+    for (const Case& c : cases) {
+        HostTensor q = make_attention_tensor(c.dtype, c.b, c.sq, c.hq, c.d, c.layout);
+        HostTensor k = make_attention_tensor(c.dtype, c.b, c.sk, c.hkv, c.d, c.layout);
+        HostTensor v = make_attention_tensor(c.dtype, c.b, c.sk, c.hkv, c.d, c.layout);
+        q.fill_random();
+        k.fill_random();
+        v.fill_random();
+        HostTensor out = make_attention_tensor(c.dtype, c.b, c.sq, c.hq, c.d, c.layout);
+        HostTensor lse = HostTensor::contiguous(SA_DTYPE_F32, {c.b, c.hq, c.sq});
+        sa_attention_options options;
+        sa_attention_options_init(&options);
+        options.causal = c.causal;
+        options.kernel = c.kernel;
+        if (uniform_int(0, 1)) options.scale = static_cast<float>(uniform(0.05, 0.5));
+        const std::string label = std::string("dense ") + dtype_label(c.dtype) + " B" +
+                                  std::to_string(c.b) + " Sq" + std::to_string(c.sq) + " Sk" +
+                                  std::to_string(c.sk) + " Hq" + std::to_string(c.hq) + " Hkv" +
+                                  std::to_string(c.hkv) + " D" + std::to_string(c.d) +
+                                  (c.causal ? " causal" : "") +
+                                  (c.kernel == SA_KERNEL_AUTO ? " auto" : " reference");
+        COMPARE_ATTENTION(q, k, v, out, c.lse ? &lse : nullptr, options,
+                          [](const sa_tensor* q_, const sa_tensor* k_, const sa_tensor* v_,
+                             sa_tensor* o_, sa_tensor* l_, const sa_attention_options* opt) {
+                              return sa_dense_forward(q_, k_, v_, o_, l_, opt);
+                          },
+                          label);
+    }
+}
+
+SA_TEST(cuda_reference_varlen_matches_cpu) {
+    SA_REQUIRE_CUDA_DEVICE();
+    for (int round = 0; round < 3; ++round) {
+        const sa_dtype dtype = round % 2 ? SA_DTYPE_BF16 : SA_DTYPE_F16;
+        const int64_t batch = uniform_int(2, 5), hkv = uniform_int(1, 2),
+                      hq = hkv * uniform_int(1, 3), d = 8 * uniform_int(1, 24);
+        std::vector<int32_t> cu_q{0}, cu_k{0};
+        int32_t max_q = 0, max_k = 0;
+        for (int64_t b = 0; b < batch; ++b) {
+            // Zero-length query and key sequences included.
+            const int32_t lq = static_cast<int32_t>(uniform_int(0, 90));
+            const int32_t lk = b == 1 ? 0 : static_cast<int32_t>(uniform_int(0, 120));
+            cu_q.push_back(cu_q.back() + lq);
+            cu_k.push_back(cu_k.back() + lk);
+            max_q = std::max(max_q, lq);
+            max_k = std::max(max_k, lk);
+        }
+        if (cu_q.back() == 0) {  // keep at least one query row
+            for (size_t i = 1; i < cu_q.size(); ++i) cu_q[i] += 1;
+            max_q = std::max(max_q, 1);
+        }
+        if (cu_k.back() == 0) {
+            cu_k.back() += 1;
+            max_k = std::max(max_k, 1);
+        }
+        const int64_t tq = cu_q.back(), tk = cu_k.back();
+        HostTensor q = random_tensor(dtype, {tq, hq, d});
+        HostTensor k = random_tensor(dtype, {tk, hkv, d});
+        HostTensor v = random_tensor(dtype, {tk, hkv, d});
+        HostTensor out_shape = HostTensor::contiguous(dtype, {tq, hq, d});
+        HostTensor lse_shape = HostTensor::contiguous(SA_DTYPE_F32, {hq, tq});
+        HostTensor cuq = int_tensor({batch + 1}, cu_q);
+        HostTensor cuk = int_tensor({batch + 1}, cu_k);
+        DeviceTensor dcuq(cuq), dcuk(cuk);
+        sa_attention_options options;
+        sa_attention_options_init(&options);
+        options.causal = round != 1;
+        options.kernel = round == 2 ? SA_KERNEL_AUTO : SA_KERNEL_REFERENCE;
+        COMPARE_ATTENTION(
+            q, k, v, out_shape, &lse_shape, options,
+            [&](const sa_tensor* q_, const sa_tensor* k_, const sa_tensor* v_, sa_tensor* o_,
+                sa_tensor* l_, const sa_attention_options* opt) {
+                const bool on_gpu = q_->device_type == SA_DEVICE_CUDA;
+                return sa_dense_forward_varlen(q_, k_, v_, o_, l_, on_gpu ? dcuq.d() : cuq.d(),
+                                               on_gpu ? dcuk.d() : cuk.d(), max_q, max_k, opt);
+            },
+            std::string("varlen round ") + std::to_string(round));
+    }
+}
+
+SA_TEST(cuda_reference_neighborhood_matches_cpu) {
+    SA_REQUIRE_CUDA_DEVICE();
+    struct Case {
+        int32_t rank;
+        int32_t grid[3], kernel[3], dilation[3], stride[3], causal[3];
+    };
+    const std::vector<Case> cases = {
+        {1, {37, 1, 1}, {7, 1, 1}, {2, 1, 1}, {3, 1, 1}, {0, 0, 0}},
+        {1, {37, 1, 1}, {7, 1, 1}, {2, 1, 1}, {3, 1, 1}, {1, 0, 0}},
+        {1, {13, 1, 1}, {4, 1, 1}, {1, 1, 1}, {4, 1, 1}, {0, 0, 0}},
+        {2, {9, 13, 1}, {3, 5, 1}, {2, 1, 1}, {1, 2, 1}, {0, 1, 0}},
+        {2, {8, 8, 1}, {8, 8, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}},
+        {3, {4, 6, 5}, {3, 3, 2}, {1, 2, 2}, {2, 1, 2}, {1, 0, 0}},
+        {3, {5, 4, 6}, {2, 4, 3}, {2, 1, 2}, {2, 3, 1}, {0, 1, 1}},
+    };
+    int index = 0;
+    for (const Case& c : cases) {
+        const sa_dtype dtype = index % 2 ? SA_DTYPE_BF16 : SA_DTYPE_F16;
+        sa_neighborhood_params params;
+        sa_neighborhood_params_init(&params, c.rank);
+        int64_t s = 1;
+        for (int d = 0; d < c.rank; ++d) {
+            params.grid[d] = c.grid[d];
+            params.kernel[d] = c.kernel[d];
+            params.dilation[d] = c.dilation[d];
+            params.stride[d] = c.stride[d];
+            params.causal[d] = c.causal[d];
+            s *= c.grid[d];
+        }
+        const int64_t b = uniform_int(1, 2), hkv = uniform_int(1, 2), hq = hkv * uniform_int(1, 2),
+                      d = 8 * uniform_int(1, 16);
+        const Layout layout = static_cast<Layout>(index % 3);
+        HostTensor q = make_attention_tensor(dtype, b, s, hq, d, layout);
+        HostTensor k = make_attention_tensor(dtype, b, s, hkv, d, layout);
+        HostTensor v = make_attention_tensor(dtype, b, s, hkv, d, layout);
+        q.fill_random();
+        k.fill_random();
+        v.fill_random();
+        HostTensor out = make_attention_tensor(dtype, b, s, hq, d, layout);
+        HostTensor lse = HostTensor::contiguous(SA_DTYPE_F32, {b, hq, s});
+        sa_attention_options options;
+        sa_attention_options_init(&options);
+        COMPARE_ATTENTION(q, k, v, out, &lse, options,
+                          [&](const sa_tensor* q_, const sa_tensor* k_, const sa_tensor* v_,
+                              sa_tensor* o_, sa_tensor* l_, const sa_attention_options* opt) {
+                              return sa_neighborhood_forward(q_, k_, v_, o_, l_, &params, opt);
+                          },
+                          "neighborhood case " + std::to_string(index));
+        ++index;
+    }
+}
+
+namespace {
+
+// Random block lists: per (b, h, query block) a random subset of key blocks in random order,
+// split between the partial and the full list; entries past each count hold junk.
+struct RandomLists {
+    HostTensor num, idx, full_num, full_idx;
+};
+
+RandomLists random_lists(int64_t b, int64_t h, int64_t nq, int64_t nk, double density) {
+    RandomLists r;
+    std::vector<int32_t> num(b * h * nq), idx(b * h * nq * nk, 12345), full_num(b * h * nq),
+        full_idx(b * h * nq * nk, -7);
+    for (int64_t row = 0; row < b * h * nq; ++row) {
+        std::vector<int32_t> blocks = random_permutation(nk);
+        int32_t partial = 0, full = 0;
+        for (int32_t j : blocks) {
+            if (uniform(0, 1) >= density) continue;
+            if (uniform_int(0, 2) == 0) full_idx[row * nk + full++] = j;
+            else idx[row * nk + partial++] = j;
+        }
+        num[row] = partial;
+        full_num[row] = full;
+    }
+    r.num = int_tensor({b, h, nq}, num);
+    r.idx = int_tensor({b, h, nq, nk}, idx);
+    r.full_num = int_tensor({b, h, nq}, full_num);
+    r.full_idx = int_tensor({b, h, nq, nk}, full_idx);
+    return r;
+}
+
+HostTensor permutations(int64_t b, int64_t h, int64_t s) {
+    std::vector<int32_t> all;
+    for (int64_t i = 0; i < b * h; ++i) {
+        const std::vector<int32_t> p = random_permutation(s);
+        all.insert(all.end(), p.begin(), p.end());
+    }
+    return int_tensor({b, h, s}, all);
+}
+
+}  // namespace
+
+SA_TEST(cuda_reference_block_sparse_matches_cpu) {
+    SA_REQUIRE_CUDA_DEVICE();
+    struct Case {
+        sa_dtype dtype;
+        int64_t b, sq, sk, hq, hkv, d;
+        int32_t block_q, block_k, causal;
+        bool key_perm, query_perm, full;
+        double density;
+    };
+    const std::vector<Case> cases = {
+        {SA_DTYPE_F16, 2, 333, 517, 4, 2, 64, 64, 64, 1, true, true, true, 0.5},
+        {SA_DTYPE_BF16, 1, 517, 333, 2, 1, 40, 128, 64, 1, true, false, true, 0.6},
+        {SA_DTYPE_F16, 1, 300, 300, 2, 2, 128, 64, 128, 0, false, true, false, 0.4},
+        {SA_DTYPE_BF16, 2, 200, 260, 3, 1, 256, 128, 128, 0, true, true, true, 1.0},
+        {SA_DTYPE_F16, 1, 129, 129, 1, 1, 8, 64, 64, 1, false, false, false, 0.3},
+    };
+    int index = 0;
+    for (const Case& c : cases) {
+        const int64_t nq = (c.sq + c.block_q - 1) / c.block_q;
+        const int64_t nk = (c.sk + c.block_k - 1) / c.block_k;
+        HostTensor q = random_tensor(c.dtype, {c.b, c.sq, c.hq, c.d});
+        HostTensor k = random_tensor(c.dtype, {c.b, c.sk, c.hkv, c.d});
+        HostTensor v = random_tensor(c.dtype, {c.b, c.sk, c.hkv, c.d});
+        HostTensor out = HostTensor::contiguous(c.dtype, {c.b, c.sq, c.hq, c.d});
+        HostTensor lse = HostTensor::contiguous(SA_DTYPE_F32, {c.b, c.hq, c.sq});
+        RandomLists lists = random_lists(c.b, c.hq, nq, nk, c.density);
+        HostTensor key_perm = permutations(c.b, c.hq, c.sk);
+        HostTensor query_perm = permutations(c.b, c.hq, c.sq);
+        DeviceTensor dnum(lists.num), didx(lists.idx), dfnum(lists.full_num),
+            dfidx(lists.full_idx), dkp(key_perm), dqp(query_perm);
+
+        sa_attention_options options;
+        sa_attention_options_init(&options);
+        options.causal = c.causal;
+        COMPARE_ATTENTION(
+            q, k, v, out, &lse, options,
+            [&](const sa_tensor* q_, const sa_tensor* k_, const sa_tensor* v_, sa_tensor* o_,
+                sa_tensor* l_, const sa_attention_options* opt) {
+                const bool gpu = q_->device_type == SA_DEVICE_CUDA;
+                sa_block_sparse_params params;
+                std::memset(&params, 0, sizeof params);
+                params.block_q = c.block_q;
+                params.block_k = c.block_k;
+                params.kv_num_blocks = gpu ? dnum.desc : lists.num.desc;
+                params.kv_indices = gpu ? didx.desc : lists.idx.desc;
+                if (c.full) {
+                    params.full_kv_num_blocks = gpu ? dfnum.desc : lists.full_num.desc;
+                    params.full_kv_indices = gpu ? dfidx.desc : lists.full_idx.desc;
+                }
+                if (c.key_perm) params.key_perm = gpu ? dkp.desc : key_perm.desc;
+                if (c.query_perm) params.query_perm = gpu ? dqp.desc : query_perm.desc;
+                return sa_block_sparse_forward(q_, k_, v_, o_, l_, &params, opt);
+            },
+            "block-sparse case " + std::to_string(index));
+        ++index;
+    }
+}
+
+SA_TEST(cuda_block_sparse_broadcast_lists_match_cpu) {
+    SA_REQUIRE_CUDA_DEVICE();
+    // One list row per query block shared by every batch and head (strides 0).
+    const int64_t b = 2, s = 250, h = 3, d = 64, block = 64, n = 4;
+    HostTensor q = random_tensor(SA_DTYPE_BF16, {b, s, h, d});
+    HostTensor k = random_tensor(SA_DTYPE_BF16, {b, s, h, d});
+    HostTensor v = random_tensor(SA_DTYPE_BF16, {b, s, h, d});
+    HostTensor out = HostTensor::contiguous(SA_DTYPE_BF16, {b, s, h, d});
+    HostTensor lse = HostTensor::contiguous(SA_DTYPE_F32, {b, h, s});
+    HostTensor num = HostTensor::strided(SA_DTYPE_I32, {b, h, n}, {0, 0, 1}, n);
+    HostTensor idx = HostTensor::strided(SA_DTYPE_I32, {b, h, n, n}, {0, 0, n, 1}, n * n);
+    const int32_t counts[n] = {1, 2, 0, 3};
+    const int32_t lists[n][n] = {{0, -1, -1, -1}, {1, 0, -1, -1}, {-1, -1, -1, -1}, {3, 0, 2, -1}};
+    std::memcpy(num.storage.data(), counts, sizeof counts);
+    std::memcpy(idx.storage.data(), lists, sizeof lists);
+    DeviceTensor dnum(num), didx(idx);
+    sa_attention_options options;
+    sa_attention_options_init(&options);
+    options.causal = 1;
+    COMPARE_ATTENTION(q, k, v, out, &lse, options,
+                      [&](const sa_tensor* q_, const sa_tensor* k_, const sa_tensor* v_,
+                          sa_tensor* o_, sa_tensor* l_, const sa_attention_options* opt) {
+                          const bool gpu = q_->device_type == SA_DEVICE_CUDA;
+                          sa_block_sparse_params params;
+                          std::memset(&params, 0, sizeof params);
+                          params.block_q = block;
+                          params.block_k = block;
+                          params.kv_num_blocks = gpu ? dnum.desc : num.desc;
+                          params.kv_indices = gpu ? didx.desc : idx.desc;
+                          return sa_block_sparse_forward(q_, k_, v_, o_, l_, &params, opt);
+                      },
+                      "block-sparse broadcast lists");
+}
+
+SA_TEST(cuda_lse_merge_matches_cpu) {
+    SA_REQUIRE_CUDA_DEVICE();
+    const sa_dtype dtypes[3][3] = {{SA_DTYPE_F16, SA_DTYPE_F16, SA_DTYPE_F16},
+                                   {SA_DTYPE_BF16, SA_DTYPE_F16, SA_DTYPE_BF16},
+                                   {SA_DTYPE_F16, SA_DTYPE_BF16, SA_DTYPE_F16}};
+    for (int round = 0; round < 3; ++round) {
+        const int64_t b = uniform_int(1, 3), s = uniform_int(1, 70), h = uniform_int(1, 4),
+                      d = 8 * uniform_int(1, 20);
+        HostTensor o1 = random_tensor(dtypes[round][0], {b, s, h, d});
+        HostTensor o2 = random_tensor(dtypes[round][1], {b, s, h, d});
+        HostTensor lse1 = random_tensor(SA_DTYPE_F32, {b, h, s});
+        HostTensor lse2 = random_tensor(SA_DTYPE_F32, {b, h, s});
+        for (int64_t n = 0; n < b * h * s; ++n) {
+            lse1.set_at(n, uniform(-4, 4));
+            lse2.set_at(n, uniform(-4, 4));
+            const int64_t pick = uniform_int(0, 5);  // rows with one or both partials empty
+            if (pick == 0 || pick == 2) lse1.set_at(n, -INFINITY);
+            if (pick == 1 || pick == 2) lse2.set_at(n, -INFINITY);
+        }
+        HostTensor cpu_out = HostTensor::contiguous(dtypes[round][2], {b, s, h, d});
+        HostTensor cpu_lse = HostTensor::contiguous(SA_DTYPE_F32, {b, h, s});
+        cpu_out.poison();
+        cpu_lse.poison();
+        REQUIRE_OK(sa_lse_merge(o1.d(), lse1.d(), o2.d(), lse2.d(), cpu_out.d(), cpu_lse.d(), nullptr));
+
+        DeviceTensor d1(o1), d2(o2), dl1(lse1), dl2(lse2);
+        HostTensor gpu_out = poisoned_like(cpu_out);
+        HostTensor gpu_lse = poisoned_like(cpu_lse);
+        const std::string label = "merge round " + std::to_string(round);
+        if (round == 0) {
+            // out and lse_out alias o1 and lse1.
+            REQUIRE_OK(sa_lse_merge(d1.d(), dl1.d(), d2.d(), dl2.d(), d1.d(), dl1.d(), nullptr));
+            d1.download(gpu_out);
+            dl1.download(gpu_lse);
+        } else {
+            DeviceTensor dout(gpu_out), dlse(gpu_lse);
+            REQUIRE_OK(sa_lse_merge(d1.d(), dl1.d(), d2.d(), dl2.d(), dout.d(), dlse.d(), nullptr));
+            dout.download(gpu_out);
+            dlse.download(gpu_lse);
+        }
+        CHECK_VIEWS(gpu_out, cpu_out, output_tolerance_vs_cpu(cpu_out.dtype), 0.0, label + " out");
+        CHECK_VIEWS(gpu_lse, cpu_lse, 1e-5, 1e-6, label + " lse");
+    }
+}
+
+SA_TEST(cuda_block_mask_conversion_round_trip) {
+    SA_REQUIRE_CUDA_DEVICE();
+    const int64_t b = 2, h = 3, nq = 7, nk = 45;  // nK past one warp's width; row 1 has every block, row 2 none
+    HostTensor mask = HostTensor::contiguous(SA_DTYPE_BOOL, {b, h, nq, nk});
+    for (int64_t n = 0; n < mask.numel(); ++n)
+        mask.u8()[n] = uniform(0, 1) < 0.3 ? static_cast<uint8_t>(uniform_int(1, 255)) : 0;
+    for (int64_t j = 0; j < nk; ++j) {
+        mask.u8()[1 * nk + j] = 1;
+        mask.u8()[2 * nk + j] = 0;
+    }
+    HostTensor cpu_num = HostTensor::contiguous(SA_DTYPE_I32, {b, h, nq});
+    HostTensor cpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {b, h, nq, nk});
+    REQUIRE_OK(sa_block_mask_to_lists(mask.d(), cpu_num.d(), cpu_idx.d(), nullptr));
+
+    HostTensor gpu_num = HostTensor::contiguous(SA_DTYPE_I32, {b, h, nq});
+    HostTensor gpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {b, h, nq, nk});
+    std::memset(gpu_num.storage.data(), 0x7f, gpu_num.storage.size());
+    std::memset(gpu_idx.storage.data(), 0x7f, gpu_idx.storage.size());
+    DeviceTensor dmask(mask), dnum(gpu_num), didx(gpu_idx);
+    REQUIRE_OK(sa_block_mask_to_lists(dmask.d(), dnum.d(), didx.d(), nullptr));
+    dnum.download(gpu_num);
+    didx.download(gpu_idx);
+    CHECK(gpu_num.storage == cpu_num.storage);
+    CHECK(gpu_idx.storage == cpu_idx.storage);
+    for (int64_t row = 0; row < b * h * nq; ++row) {  // ascending, -1 fill
+        int32_t count = 0;
+        for (int64_t j = 0; j < nk; ++j) count += mask.u8()[row * nk + j] != 0;
+        CHECK_EQ(gpu_num.i32()[row], count);
+        for (int64_t e = 0; e < nk; ++e) {
+            const int32_t got = gpu_idx.i32()[row * nk + e];
+            if (e >= count) CHECK_EQ(got, -1);
+            else if (e > 0) CHECK(got > gpu_idx.i32()[row * nk + e - 1]);
+        }
+    }
+
+    HostTensor gpu_mask = HostTensor::contiguous(SA_DTYPE_BOOL, {b, h, nq, nk});
+    std::memset(gpu_mask.storage.data(), 0x55, gpu_mask.storage.size());
+    DeviceTensor dmask_out(gpu_mask);
+    REQUIRE_OK(sa_block_lists_to_mask(dnum.d(), didx.d(), dmask_out.d(), nullptr));
+    dmask_out.download(gpu_mask);
+    int bad = 0;
+    for (int64_t n = 0; n < mask.numel(); ++n)
+        bad += gpu_mask.u8()[n] != (mask.u8()[n] != 0 ? 1 : 0);
+    CHECK_EQ(bad, 0);
+
+    // Lists with a capacity below nK, counts past it clipped, junk beyond each count.
+    const int64_t cap = 5;
+    HostTensor num = HostTensor::contiguous(SA_DTYPE_I32, {b, h, nq});
+    HostTensor idx = HostTensor::contiguous(SA_DTYPE_I32, {b, h, nq, cap});
+    for (int64_t row = 0; row < b * h * nq; ++row) {
+        std::vector<int32_t> perm = random_permutation(nk);
+        num.i32()[row] = static_cast<int32_t>(uniform_int(0, cap));
+        for (int64_t e = 0; e < cap; ++e)
+            idx.i32()[row * cap + e] = e < num.i32()[row] ? perm[e] : 9999;
+    }
+    HostTensor cpu_mask = HostTensor::contiguous(SA_DTYPE_BOOL, {b, h, nq, nk});
+    REQUIRE_OK(sa_block_lists_to_mask(num.d(), idx.d(), cpu_mask.d(), nullptr));
+    DeviceTensor dnum2(num), didx2(idx);
+    std::memset(gpu_mask.storage.data(), 0x55, gpu_mask.storage.size());
+    dmask_out.upload(gpu_mask);
+    REQUIRE_OK(sa_block_lists_to_mask(dnum2.d(), didx2.d(), dmask_out.d(), nullptr));
+    dmask_out.download(gpu_mask);
+    bad = 0;
+    for (int64_t n = 0; n < mask.numel(); ++n)
+        bad += (gpu_mask.u8()[n] != 0) != (cpu_mask.u8()[n] != 0) || gpu_mask.u8()[n] > 1;
+    CHECK_EQ(bad, 0);
+}
+
+namespace {
+
+struct PbsCase {
+    sa_dtype dtype;
+    int64_t b, s, hq, hkv, d;
+    int32_t block, segment;
+    float tau;
+};
+
+// Double-precision key importance for one (b, h): the semantics' step 2, used only to tell a
+// near tie (importances equal within fp32 rounding) from a real ordering difference.
+std::vector<double> importance_fp64(const HostTensor& q, const HostTensor& k, int64_t b,
+                                    int64_t h, const PbsCase& c, double scale) {
+    const int64_t nb = (c.s + c.block - 1) / c.block;
+    const int64_t keys = c.s / c.segment * c.segment;
+    const int64_t hk = h / (c.hq / c.hkv);
+    std::vector<double> importance(static_cast<size_t>(keys), 0.0), row(static_cast<size_t>(keys));
+    const int64_t first = (nb - 1) * c.block;
+    for (int64_t r = first; r < c.s; ++r) {
+        double m = -INFINITY, sum = 0;
+        for (int64_t t = 0; t < keys; ++t) {
+            double dot = 0;
+            for (int64_t e = 0; e < c.d; ++e) dot += q.get({b, r, h, e}) * k.get({b, t, hk, e});
+            row[t] = dot * scale;
+            m = std::max(m, row[t]);
+        }
+        for (int64_t t = 0; t < keys; ++t) sum += std::exp(row[t] - m);
+        for (int64_t t = 0; t < keys; ++t) importance[t] += std::exp(row[t] - m) / sum;
+    }
+    for (double& x : importance) x /= static_cast<double>(c.s - first);
+    return importance;
+}
+
+}  // namespace
+
+SA_TEST(cuda_pbs_plan_matches_cpu) {
+    SA_REQUIRE_CUDA_DEVICE();
+    const std::vector<PbsCase> cases = {
+        {SA_DTYPE_BF16, 1, 1000, 4, 2, 64, 64, 256, 0.9f},   // tail past the last segment
+        {SA_DTYPE_F16, 2, 1024, 2, 2, 128, 128, 256, 1.0f},  // tau 1 keeps every candidate
+        {SA_DTYPE_F16, 1, 200, 2, 1, 32, 64, 256, 0.9f},     // one segment: dense causal
+        {SA_DTYPE_F16, 1, 256, 2, 2, 64, 128, 256, 0.9f},    // exactly one segment
+        {SA_DTYPE_BF16, 1, 2100, 2, 1, 64, 64, 512, 0.5f},
+        {SA_DTYPE_F16, 1, 1500, 3, 3, 96, 128, 384, 0.7f},   // segment not a power of two
+    };
+    int index = 0;
+    for (const PbsCase& c : cases) {
+        const std::string label = "pbs case " + std::to_string(index++);
+        const int64_t nb = (c.s + c.block - 1) / c.block;
+        HostTensor q = random_tensor(c.dtype, {c.b, c.s, c.hq, c.d});
+        HostTensor k = random_tensor(c.dtype, {c.b, c.s, c.hkv, c.d});
+        sa_pbs_options options;
+        sa_pbs_options_init(&options);
+        options.block = c.block;
+        options.segment = c.segment;
+        options.tau = c.tau;
+        HostTensor cpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, c.s});
+        HostTensor cpu_num = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb});
+        HostTensor cpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb, nb});
+        REQUIRE_OK(sa_pbs_plan(q.d(), k.d(), &options, cpu_perm.d(), cpu_num.d(), cpu_idx.d()));
+
+        HostTensor gpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, c.s});
+        HostTensor gpu_num = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb});
+        HostTensor gpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb, nb});
+        for (HostTensor* t : {&gpu_perm, &gpu_num, &gpu_idx})
+            std::memset(t->storage.data(), 0x7f, t->storage.size());
+        DeviceTensor dq(q), dk(k), dperm(gpu_perm), dnum(gpu_num), didx(gpu_idx);
+        REQUIRE_OK(sa_pbs_plan(dq.d(), dk.d(), &options, dperm.d(), dnum.d(), didx.d()));
+        dperm.download(gpu_perm);
+        dnum.download(gpu_num);
+        didx.download(gpu_idx);
+
+        const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
+        for (int64_t b = 0; b < c.b; ++b)
+            for (int64_t h = 0; h < c.hq; ++h) {
+                const int64_t bh = b * c.hq + h;
+                const int32_t* gp = gpu_perm.i32() + bh * c.s;
+                const int32_t* cp = cpu_perm.i32() + bh * c.s;
+                bool near_tie_only = true, perm_equal = true;
+                std::vector<double> importance;
+                for (int64_t t = 0; t < c.s; ++t) {
+                    if (gp[t] == cp[t]) continue;
+                    perm_equal = false;
+                    // A swap is acceptable only between keys whose fp64 importances agree to
+                    // within fp32 rounding: the fp32 order of such keys is not determined.
+                    if (importance.empty()) importance = importance_fp64(q, k, b, h, c, scale);
+                    const int64_t keys = static_cast<int64_t>(importance.size());
+                    if (t >= keys || gp[t] < 0 || gp[t] >= keys || cp[t] < 0 || cp[t] >= keys) {
+                        near_tie_only = false;
+                        continue;
+                    }
+                    const double a = importance[gp[t]], w = importance[cp[t]];
+                    if (std::fabs(a - w) > 1e-5 * std::max(a, w)) near_tie_only = false;
+                }
+                if (!perm_equal) {
+                    if (!near_tie_only) {
+                        report_failure(__FILE__, __LINE__,
+                                       label + ": key_perm differs for b" + std::to_string(b) +
+                                           " h" + std::to_string(h));
+                    } else {
+                        std::printf("%s: b%lld h%lld key_perm differs only at near ties\n",
+                                    label.c_str(), static_cast<long long>(b),
+                                    static_cast<long long>(h));
+                    }
+                    continue;  // lists follow the permutation
+                }
+                for (int64_t i = 0; i < nb; ++i) {
+                    const int64_t row = bh * nb + i;
+                    const bool same_count = gpu_num.i32()[row] == cpu_num.i32()[row];
+                    const bool same_list = std::equal(gpu_idx.i32() + row * nb,
+                                                      gpu_idx.i32() + (row + 1) * nb,
+                                                      cpu_idx.i32() + row * nb);
+                    if (!same_count || !same_list)
+                        report_failure(__FILE__, __LINE__,
+                                       label + ": block list differs for b" + std::to_string(b) +
+                                           " h" + std::to_string(h) + " query block " +
+                                           std::to_string(i) + " (counts " +
+                                           std::to_string(gpu_num.i32()[row]) + " vs CPU " +
+                                           std::to_string(cpu_num.i32()[row]) + ")");
+                }
+            }
+
+        // The GPU plan drives the GPU block-sparse kernel; the CPU plan the CPU backend.
+        HostTensor v = random_tensor(c.dtype, {c.b, c.s, c.hkv, c.d});
+        HostTensor out = HostTensor::contiguous(c.dtype, {c.b, c.s, c.hq, c.d});
+        HostTensor lse = HostTensor::contiguous(SA_DTYPE_F32, {c.b, c.hq, c.s});
+        sa_attention_options attention;
+        sa_attention_options_init(&attention);
+        attention.causal = 1;
+        COMPARE_ATTENTION(q, k, v, out, &lse, attention,
+                          [&](const sa_tensor* q_, const sa_tensor* k_, const sa_tensor* v_,
+                              sa_tensor* o_, sa_tensor* l_, const sa_attention_options* opt) {
+                              const bool gpu = q_->device_type == SA_DEVICE_CUDA;
+                              sa_block_sparse_params params;
+                              std::memset(&params, 0, sizeof params);
+                              params.block_q = c.block;
+                              params.block_k = c.block;
+                              params.kv_num_blocks = gpu ? dnum.desc : cpu_num.desc;
+                              params.kv_indices = gpu ? didx.desc : cpu_idx.desc;
+                              params.key_perm = gpu ? dperm.desc : cpu_perm.desc;
+                              return sa_block_sparse_forward(q_, k_, v_, o_, l_, &params, opt);
+                          },
+                          label + " attention");
+    }
+}
+
+SA_TEST(cuda_pbs_plan_rejects_large_segment) {
+    SA_REQUIRE_CUDA_DEVICE();
+    const int64_t s = 9000, d = 32;
+    HostTensor q = random_tensor(SA_DTYPE_F16, {1, s, 1, d});
+    HostTensor k = random_tensor(SA_DTYPE_F16, {1, s, 1, d});
+    const int64_t nb = (s + 127) / 128;
+    HostTensor perm = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, s});
+    HostTensor num = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, nb});
+    HostTensor idx = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, nb, nb});
+    DeviceTensor dq(q), dk(k), dperm(perm), dnum(num), didx(idx);
+    sa_pbs_options options;
+    sa_pbs_options_init(&options);
+    options.segment = 8192;
+    CHECK_ERROR(sa_pbs_plan(dq.d(), dk.d(), &options, dperm.d(), dnum.d(), didx.d()),
+                SA_ERROR_INVALID_ARGUMENT, "segment");
+}
+
+SA_TEST(cuda_reference_runs_on_a_created_stream) {
+    SA_REQUIRE_CUDA_DEVICE();
+    void* stream = nullptr;
+    REQUIRE_OK(sa_cuda_stream_create(0, &stream));
+    HostTensor q = random_tensor(SA_DTYPE_F16, {1, 50, 2, 72});
+    HostTensor k = random_tensor(SA_DTYPE_F16, {1, 61, 2, 72});
+    HostTensor v = random_tensor(SA_DTYPE_F16, {1, 61, 2, 72});
+    HostTensor out = HostTensor::contiguous(SA_DTYPE_F16, {1, 50, 2, 72});
+    sa_attention_options options;
+    sa_attention_options_init(&options);
+    options.causal = 1;
+    options.kernel = SA_KERNEL_REFERENCE;
+    options.stream = stream;
+    COMPARE_ATTENTION(q, k, v, out, nullptr, options,
+                      [](const sa_tensor* q_, const sa_tensor* k_, const sa_tensor* v_,
+                         sa_tensor* o_, sa_tensor* l_, const sa_attention_options* opt) {
+                          return sa_dense_forward(q_, k_, v_, o_, l_, opt);
+                      },
+                      "dense on a created stream");
+    CHECK_OK(sa_cuda_stream_destroy(stream));
+}
