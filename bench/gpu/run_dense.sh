@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One device call: build (nvcc, sm_90a, Ninja), sanitizers on small shapes, the fast dense
+# tests, the dense and decode benchmark suites, the anchors, and a ratio table printed last.
+# Run from the repository root on the GPU machine; logs and JSON go to $OUT.
+set -uo pipefail
+OUT=${OUT:-/tmp/sparseattn-out}
+mkdir -p "$OUT"
+ROOT=$(pwd)
+BUILD=/tmp/sparseattn-build
+LOG="$OUT/run.log"
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
+SUITES=${SUITES:-"decode dense"}
+log() { echo "== $*" | tee -a "$LOG"; }
+
+log "device"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv 2>&1 | tee -a "$LOG"
+nvcc --version | tail -2 | tee -a "$LOG"
+
+log "build"
+if ! { cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPARSEATTN_CUDA=ON \
+        -DCMAKE_CUDA_ARCHITECTURES=90a -DSPARSEATTN_BUILD_TESTS=ON -DSPARSEATTN_BUILD_BENCH=ON &&
+       cmake --build "$BUILD" -j16; } >> "$LOG" 2>&1; then
+    # Keep going past a broken file so every target that can build does.
+    ninja -C "$BUILD" -k 0 >> "$LOG" 2>&1
+    grep -E "error" "$LOG" | head -20
+fi
+BENCH="$BUILD/bench/native/sparseattn_bench"
+[ -x "$BENCH" ] || { echo "benchmark did not build"; tail -40 "$LOG"; exit 1; }
+
+log "compute-sanitizer (small shapes)"
+for tool in memcheck racecheck; do
+    compute-sanitizer --tool $tool --error-exitcode 9 "$BENCH" --suite small > "$OUT/san_$tool.log" 2>&1
+    echo "$tool exit $? : $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san_$tool.log" | tail -1)" | tee -a "$LOG"
+done
+cat "$OUT/san_memcheck.log" >> "$LOG"; cat "$OUT/san_racecheck.log" >> "$LOG"; rm -f "$OUT"/san_*.log
+
+if [ -x "$BUILD/native/tests/sparseattn_native_tests" ]; then
+    log "fast dense tests"
+    (cd "$BUILD" && ctest -R '^fast_dense' --output-on-failure 2>&1 | tail -25) | tee -a "$LOG"
+fi
+
+for suite in $SUITES; do
+    log "bench $suite"
+    "$BENCH" --suite "$suite" --json "$OUT/$suite.json" 2>&1 | tee -a "$LOG"
+done
+
+if [ -f .anchors/anchors_bench.py ] && [[ " $SUITES " == *" dense "* ]]; then
+    log "anchors"
+    python3 .anchors/anchors_bench.py dense 2>&1 | grep -v Warning | tee "$OUT/anchors.txt" | tee -a "$LOG"
+    log "ratio table"
+    python3 bench/gpu/ratio_table.py "$OUT/dense.json" "$OUT/anchors.txt" \
+        $([ -f "$OUT/decode.json" ] && echo "$OUT/decode.json") 2>&1 | tee -a "$LOG"
+fi
