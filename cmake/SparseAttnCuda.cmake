@@ -13,6 +13,8 @@ if(NOT SPARSEATTN_CUDA STREQUAL "OFF")
       if(_nvcc)
         execute_process(COMMAND ${_nvcc} --version OUTPUT_VARIABLE _nvcc_ver ERROR_QUIET)
         if(_nvcc_ver MATCHES "release 11\\.")
+          # check_language() runs a separate probe that reads CUDAHOSTCXX, not the cache entry.
+          set(ENV{CUDAHOSTCXX} ${SPARSEATTN_CLANG14})
           set(CMAKE_CUDA_HOST_COMPILER ${SPARSEATTN_CLANG14} CACHE FILEPATH "CUDA host compiler")
         endif()
       endif()
