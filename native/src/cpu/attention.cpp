@@ -69,11 +69,10 @@ public:
 
     int64_t fill_mask(const Tile& t, const int64_t* key_pos, int32_t n, uint8_t* mask, int64_t ld) const {
         int64_t allowed = 0;
-        for (int32_t r = 0; r < t.rows; ++r) {
-            const int64_t last = t.pos[r] + t.offset;
-            for (int32_t j = 0; j < n; ++j) {
-                const bool ok = key_pos[j] <= last;
-                mask[r * ld + j] = ok;
+        for (int32_t j = 0; j < n; ++j) {
+            for (int32_t r = 0; r < t.rows; ++r) {
+                const bool ok = key_pos[j] <= t.pos[r] + t.offset;
+                mask[j * ld + r] = ok;
                 allowed += ok;
             }
         }
@@ -180,14 +179,14 @@ public:
             }
         }
         int64_t allowed = 0;
-        for (int32_t r = 0; r < t.rows; ++r) {
-            for (int32_t j = 0; j < n; ++j) {
+        for (int32_t j = 0; j < n; ++j) {
+            for (int32_t r = 0; r < t.rows; ++r) {
                 bool ok = true;
                 for (int d = 0; d < g_.rank; ++d) {
                     ok = ok && key_group[j][d] == t.group[r][d] && key_local[j][d] >= t.win_start[r][d] &&
                          key_local[j][d] < t.win_end[r][d];
                 }
-                mask[r * ld + j] = ok;
+                mask[j * ld + r] = ok;
                 allowed += ok;
             }
         }
@@ -255,11 +254,10 @@ public:
     int64_t fill_mask(const Tile& t, const int64_t* key_pos, int32_t n, uint8_t* mask, int64_t ld) const {
         const int64_t offset = p_.seqlen_k - p_.seqlen_q;
         int64_t allowed = 0;
-        for (int32_t r = 0; r < t.rows; ++r) {
-            const int64_t last = t.pos[r] + offset;
-            for (int32_t j = 0; j < n; ++j) {
-                const bool ok = key_pos[j] <= last;
-                mask[r * ld + j] = ok;
+        for (int32_t j = 0; j < n; ++j) {
+            for (int32_t r = 0; r < t.rows; ++r) {
+                const bool ok = key_pos[j] <= t.pos[r] + offset;
+                mask[j * ld + r] = ok;
                 allowed += ok;
             }
         }

@@ -22,34 +22,38 @@ void key_importance(const PbsProblem& p, int64_t b, int64_t h, int64_t keys, std
     const int64_t hk = h / (p.heads_q / p.heads_kv);
     const int64_t first = (p.num_blocks - 1) * p.block;
     const int64_t rows = p.seqlen - first;
-    const int64_t rows_pad = round_up(rows, kGemmRows);
-    const float factor = p.scale * 1.4426950408889634f;
-    std::vector<float> q(rows_pad * D, 0.0f), kt(D * kChunk), s(rows_pad * kChunk), tmp(D);
-    for (int64_t r = 0; r < rows; ++r)
-        load_row(row_ptr<T>(p.q, p.q_strides, b, first + r, h), q.data() + r * D, D, factor);
+    const int64_t ld = round_up(rows, kGemmCols);
+    const float factor = p.scale * 1.4426950408889634f;  // scores in log2 units
+    std::vector<float> qt(D * ld, 0.0f), kbuf(kChunk * D), st(kChunk * ld), tmp(D);
+    std::vector<const float*> k_rows(kChunk);
+    for (int64_t r = 0; r < rows; ++r) {
+        load_row(row_ptr<T>(p.q, p.q_strides, b, first + r, h), tmp.data(), D, factor);
+        for (int64_t d = 0; d < D; ++d) qt[d * ld + r] = tmp[d];
+    }
     std::vector<float> m(rows, -std::numeric_limits<float>::infinity()), l(rows, 0.0f);
     imp.assign(keys, 0.0f);
-    for (int pass = 0; pass < 2; ++pass) {
+    for (int pass = 0; pass < 2; ++pass) {  // pass 0: row max and sum; pass 1: probabilities
         for (int64_t k0 = 0; k0 < keys; k0 += kChunk) {
             const int64_t n = std::min(kChunk, keys - k0);
-            std::fill(kt.begin(), kt.end(), 0.0f);
-            for (int64_t j = 0; j < n; ++j) {
-                load_row(row_ptr<T>(p.k, p.k_strides, b, k0 + j, hk), tmp.data(), D, 1.0f);
-                for (int64_t d = 0; d < D; ++d) kt[d * kChunk + j] = tmp[d];
+            const int64_t n_pad = round_up(n, kGemmRows);
+            for (int64_t j = 0; j < n_pad; ++j) {
+                float* dst = kbuf.data() + j * D;
+                if (j < n) load_row(row_ptr<T>(p.k, p.k_strides, b, k0 + j, hk), dst, D, 1.0f);
+                else std::fill(dst, dst + D, 0.0f);
+                k_rows[j] = dst;
             }
-            tile_gemm<false>(s.data(), kChunk, q.data(), D, kt.data(), kChunk, rows_pad, kChunk, D);
+            tile_gemm<false>(st.data(), ld, RowPointerA{k_rows.data()}, StridedB{qt.data(), ld}, n_pad, ld, D);
             for (int64_t r = 0; r < rows; ++r) {
-                const float* sr = s.data() + r * kChunk;
                 if (pass == 0) {
                     float mx = m[r];
-                    for (int64_t j = 0; j < n; ++j) mx = std::max(mx, sr[j]);
+                    for (int64_t j = 0; j < n; ++j) mx = std::max(mx, st[j * ld + r]);
                     float sum = 0.0f;
-                    for (int64_t j = 0; j < n; ++j) sum += std::exp2(sr[j] - mx);
+                    for (int64_t j = 0; j < n; ++j) sum += std::exp2(st[j * ld + r] - mx);
                     l[r] = l[r] * std::exp2(m[r] - mx) + sum;
                     m[r] = mx;
                 } else {
                     const float w = 1.0f / (l[r] * static_cast<float>(rows));
-                    for (int64_t j = 0; j < n; ++j) imp[k0 + j] += std::exp2(sr[j] - m[r]) * w;
+                    for (int64_t j = 0; j < n; ++j) imp[k0 + j] += std::exp2(st[j * ld + r] - m[r]) * w;
                 }
             }
         }

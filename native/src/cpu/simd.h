@@ -32,6 +32,9 @@ typedef float Float4 __attribute__((vector_size(16)));
 typedef int32_t Int4 __attribute__((vector_size(16)));
 inline Float4 splat4(float x) { return Float4{x, x, x, x}; }
 inline Float4 max4(Float4 a, Float4 b) { return a > b ? a : b; }
+template <int L> inline Float4 lane_splat4(Float4 x) { return __builtin_shufflevector(x, x, L, L, L, L); }
+// Lanes equal to -inf become 0, others pass through.
+inline Float4 finite_or_zero4(Float4 x, float neg_inf) { return x == splat4(neg_inf) ? splat4(0.0f) : x; }
 // 2^x for x <= 0 on four lanes (see exp2_nonpositive).
 inline Float4 exp2_nonpositive4(Float4 x) {
     x = x < splat4(-127.0f) ? splat4(-127.0f) : x;
@@ -50,6 +53,36 @@ inline Float4 exp2_nonpositive4(Float4 x) {
     std::memcpy(&scale, &bits, sizeof(scale));
     return p * scale;
 }
+typedef uint16_t Uint16x4 __attribute__((vector_size(8)));
+// Four fp16 values to fp32, the same branch-free rule as half_to_float.
+inline Float4 half4_to_float4(const uint16_t* src) {
+    Uint16x4 h;
+    std::memcpy(&h, src, sizeof(h));
+    const Int4 x = __builtin_convertvector(h, Int4);
+    const Int4 sign = (x & 0x8000) << 16;
+    const Int4 em = x & 0x7FFF;
+    const Int4 shifted = em << 13;
+    Float4 magnitude;
+    std::memcpy(&magnitude, &shifted, sizeof(magnitude));
+    magnitude *= 0x1p112f;
+    Int4 bits;
+    std::memcpy(&bits, &magnitude, sizeof(bits));
+    const Int4 special = 0x7F800000 | ((em & 0x3FF) << 13);
+    bits = em >= 0x7C00 ? special : bits;
+    bits |= sign;
+    Float4 f;
+    std::memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+inline Float4 bf16x4_to_float4(const uint16_t* src) {
+    Uint16x4 h;
+    std::memcpy(&h, src, sizeof(h));
+    const Int4 bits = __builtin_convertvector(h, Int4) << 16;
+    Float4 f;
+    std::memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+#define SA_CPU_HAS_VECTOR_CONVERSIONS 1
 #else
 struct Float4 {
     float v[4];
@@ -68,6 +101,10 @@ struct Float4 {
 inline Float4 splat4(float x) { return Float4{{x, x, x, x}}; }
 inline Float4 max4(Float4 a, Float4 b) {
     Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return r;
+}
+template <int L> inline Float4 lane_splat4(Float4 x) { return splat4(x.v[L]); }
+inline Float4 finite_or_zero4(Float4 x, float neg_inf) {
+    Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = x.v[i] == neg_inf ? 0.0f : x.v[i]; return r;
 }
 inline Float4 exp2_nonpositive4(Float4 x) {
     Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = exp2_nonpositive(x.v[i]); return r;
