@@ -657,6 +657,73 @@ std::vector<double> importance_fp64(const HostTensor& q, const HostTensor& k, in
     return importance;
 }
 
+// Plans must agree exactly, except that keys whose fp64 importances agree to within fp32
+// rounding may swap places (their fp32 order is not determined); the lists of such a head are
+// then compared only when every permuted block still holds the same keys.
+void compare_plans(const PbsCase& c, const HostTensor& q, const HostTensor& k,
+                   HostTensor& cpu_perm, HostTensor& cpu_num, HostTensor& cpu_idx,
+                   HostTensor& gpu_perm, HostTensor& gpu_num, HostTensor& gpu_idx,
+                   const std::string& label) {
+    const int64_t nb = (c.s + c.block - 1) / c.block;
+    const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
+    for (int64_t b = 0; b < c.b; ++b)
+        for (int64_t h = 0; h < c.hq; ++h) {
+            const int64_t bh = b * c.hq + h;
+            const int32_t* gp = gpu_perm.i32() + bh * c.s;
+            const int32_t* cp = cpu_perm.i32() + bh * c.s;
+            bool near_tie_only = true, perm_equal = true;
+            std::vector<double> importance;
+            for (int64_t t = 0; t < c.s; ++t) {
+                if (gp[t] == cp[t]) continue;
+                perm_equal = false;
+                // A swap is acceptable only between keys whose fp64 importances agree to
+                // within fp32 rounding: the fp32 order of such keys is not determined.
+                if (importance.empty()) importance = importance_fp64(q, k, b, h, c, scale);
+                const int64_t keys = static_cast<int64_t>(importance.size());
+                if (t >= keys || gp[t] < 0 || gp[t] >= keys || cp[t] < 0 || cp[t] >= keys) {
+                    near_tie_only = false;
+                    continue;
+                }
+                const double a = importance[gp[t]], w = importance[cp[t]];
+                if (std::fabs(a - w) > 1e-5 * std::max(a, w)) near_tie_only = false;
+            }
+            if (!perm_equal) {
+                if (!near_tie_only) {
+                    report_failure(__FILE__, __LINE__,
+                                   label + ": key_perm differs for b" + std::to_string(b) +
+                                       " h" + std::to_string(h));
+                    continue;
+                }
+                std::printf("%s: b%lld h%lld key_perm differs only at near ties\n",
+                            label.c_str(), static_cast<long long>(b), static_cast<long long>(h));
+                // Lists are comparable while every permuted block holds the same keys.
+                bool same_blocks = true;
+                for (int64_t j = 0; j < nb && same_blocks; ++j) {
+                    const int64_t first = j * c.block, last = std::min(c.s, first + c.block);
+                    std::vector<int32_t> a(gp + first, gp + last), w(cp + first, cp + last);
+                    std::sort(a.begin(), a.end());
+                    std::sort(w.begin(), w.end());
+                    same_blocks = a == w;
+                }
+                if (!same_blocks) continue;
+            }
+            for (int64_t i = 0; i < nb; ++i) {
+                const int64_t row = bh * nb + i;
+                const bool same_count = gpu_num.i32()[row] == cpu_num.i32()[row];
+                const bool same_list = std::equal(gpu_idx.i32() + row * nb,
+                                                  gpu_idx.i32() + (row + 1) * nb,
+                                                  cpu_idx.i32() + row * nb);
+                if (!same_count || !same_list)
+                    report_failure(__FILE__, __LINE__,
+                                   label + ": block list differs for b" + std::to_string(b) +
+                                       " h" + std::to_string(h) + " query block " +
+                                       std::to_string(i) + " (counts " +
+                                       std::to_string(gpu_num.i32()[row]) + " vs CPU " +
+                                       std::to_string(cpu_num.i32()[row]) + ")");
+            }
+        }
+}
+
 }  // namespace
 
 SA_TEST(cuda_pbs_plan_matches_cpu) {
@@ -696,55 +763,7 @@ SA_TEST(cuda_pbs_plan_matches_cpu) {
         dnum.download(gpu_num);
         didx.download(gpu_idx);
 
-        const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
-        for (int64_t b = 0; b < c.b; ++b)
-            for (int64_t h = 0; h < c.hq; ++h) {
-                const int64_t bh = b * c.hq + h;
-                const int32_t* gp = gpu_perm.i32() + bh * c.s;
-                const int32_t* cp = cpu_perm.i32() + bh * c.s;
-                bool near_tie_only = true, perm_equal = true;
-                std::vector<double> importance;
-                for (int64_t t = 0; t < c.s; ++t) {
-                    if (gp[t] == cp[t]) continue;
-                    perm_equal = false;
-                    // A swap is acceptable only between keys whose fp64 importances agree to
-                    // within fp32 rounding: the fp32 order of such keys is not determined.
-                    if (importance.empty()) importance = importance_fp64(q, k, b, h, c, scale);
-                    const int64_t keys = static_cast<int64_t>(importance.size());
-                    if (t >= keys || gp[t] < 0 || gp[t] >= keys || cp[t] < 0 || cp[t] >= keys) {
-                        near_tie_only = false;
-                        continue;
-                    }
-                    const double a = importance[gp[t]], w = importance[cp[t]];
-                    if (std::fabs(a - w) > 1e-5 * std::max(a, w)) near_tie_only = false;
-                }
-                if (!perm_equal) {
-                    if (!near_tie_only) {
-                        report_failure(__FILE__, __LINE__,
-                                       label + ": key_perm differs for b" + std::to_string(b) +
-                                           " h" + std::to_string(h));
-                    } else {
-                        std::printf("%s: b%lld h%lld key_perm differs only at near ties\n",
-                                    label.c_str(), static_cast<long long>(b),
-                                    static_cast<long long>(h));
-                    }
-                    continue;  // lists follow the permutation
-                }
-                for (int64_t i = 0; i < nb; ++i) {
-                    const int64_t row = bh * nb + i;
-                    const bool same_count = gpu_num.i32()[row] == cpu_num.i32()[row];
-                    const bool same_list = std::equal(gpu_idx.i32() + row * nb,
-                                                      gpu_idx.i32() + (row + 1) * nb,
-                                                      cpu_idx.i32() + row * nb);
-                    if (!same_count || !same_list)
-                        report_failure(__FILE__, __LINE__,
-                                       label + ": block list differs for b" + std::to_string(b) +
-                                           " h" + std::to_string(h) + " query block " +
-                                           std::to_string(i) + " (counts " +
-                                           std::to_string(gpu_num.i32()[row]) + " vs CPU " +
-                                           std::to_string(cpu_num.i32()[row]) + ")");
-                }
-            }
+        compare_plans(c, q, k, cpu_perm, cpu_num, cpu_idx, gpu_perm, gpu_num, gpu_idx, label);
 
         // The GPU plan drives the GPU block-sparse kernel; the CPU plan the CPU backend.
         HostTensor v = random_tensor(c.dtype, {c.b, c.s, c.hkv, c.d});
@@ -768,6 +787,38 @@ SA_TEST(cuda_pbs_plan_matches_cpu) {
                           },
                           label + " attention");
     }
+}
+
+SA_TEST(cuda_pbs_plan_long_sequence_matches_cpu) {
+    SA_REQUIRE_CUDA_DEVICE();
+    // Over 4096 candidate blocks: the selection kernel needs more than 48 KB of shared memory.
+    // tau 1 keeps every candidate, so thousands of fp32 cumulative sums cannot land on either
+    // side of tau by rounding alone.
+    const PbsCase c{SA_DTYPE_BF16, 1, 4200 * 64 + 37, 1, 1, 32, 64, 256, 1.0f};
+    const int64_t nb = (c.s + c.block - 1) / c.block;
+    HostTensor q = random_tensor(c.dtype, {c.b, c.s, c.hq, c.d});
+    HostTensor k = random_tensor(c.dtype, {c.b, c.s, c.hkv, c.d});
+    sa_pbs_options options;
+    sa_pbs_options_init(&options);
+    options.block = c.block;
+    options.segment = c.segment;
+    options.tau = c.tau;
+    HostTensor cpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, c.s});
+    HostTensor cpu_num = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb});
+    HostTensor cpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb, nb});
+    REQUIRE_OK(sa_pbs_plan(q.d(), k.d(), &options, cpu_perm.d(), cpu_num.d(), cpu_idx.d()));
+    HostTensor gpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, c.s});
+    HostTensor gpu_num = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb});
+    HostTensor gpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb, nb});
+    for (HostTensor* t : {&gpu_perm, &gpu_num, &gpu_idx})
+        std::memset(t->storage.data(), 0x7f, t->storage.size());
+    DeviceTensor dq(q), dk(k), dperm(gpu_perm), dnum(gpu_num), didx(gpu_idx);
+    REQUIRE_OK(sa_pbs_plan(dq.d(), dk.d(), &options, dperm.d(), dnum.d(), didx.d()));
+    dperm.download(gpu_perm);
+    dnum.download(gpu_num);
+    didx.download(gpu_idx);
+    compare_plans(c, q, k, cpu_perm, cpu_num, cpu_idx, gpu_perm, gpu_num, gpu_idx,
+                  "long pbs plan");
 }
 
 SA_TEST(cuda_pbs_plan_rejects_large_segment) {
