@@ -87,15 +87,19 @@ void block_lists_to_mask(const MaskConversion& c) {
     const int64_t rows = c.batch * c.heads * c.num_q_blocks;
     const int64_t nk = c.num_k_blocks;
     const int64_t cap = c.idx_in_capacity;
+    // Contents are checked before anything is written.
     for (int64_t r = 0; r < rows; ++r) {
+        const std::string where = std::to_string(r / (c.heads * c.num_q_blocks)) + "," +
+                                  std::to_string((r / c.num_q_blocks) % c.heads) + "," +
+                                  std::to_string(r % c.num_q_blocks);
         const int64_t count = c.num_in[r];
         if (count < 0 || count > cap)
-            throw_invalid("kv_num_blocks[" + std::to_string(r) + "] (flat) = " + std::to_string(count) +
+            throw_invalid("kv_num_blocks[" + where + "] = " + std::to_string(count) +
                           " is outside [0, " + std::to_string(cap) + "]");
         const int32_t* idx = c.idx_in + r * cap;
         for (int64_t e = 0; e < count; ++e)
             if (idx[e] < 0 || idx[e] >= nk)
-                throw_invalid("kv_indices[" + std::to_string(r) + "," + std::to_string(e) + "] (flat) = " +
+                throw_invalid("kv_indices[" + where + "," + std::to_string(e) + "] = " +
                               std::to_string(idx[e]) + " is outside [0, " + std::to_string(nk) + ")");
     }
     for (int64_t r = 0; r < rows; ++r) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <string>
 #include <vector>
 #include "main_loop.h"
 
@@ -156,6 +157,10 @@ void plan_head(const PbsProblem& p, int64_t b, int64_t h) {
 }  // namespace
 
 void pbs_plan(const PbsProblem& p) {
+    if (p.block < 1 || p.segment < p.block || p.segment % p.block != 0 ||
+        p.num_blocks != (p.seqlen + p.block - 1) / p.block || p.heads_kv < 1 || p.heads_q % p.heads_kv != 0)
+        throw_invalid("pbs block " + std::to_string(p.block) + " / segment " + std::to_string(p.segment) +
+                      " do not fit the sequence length " + std::to_string(p.seqlen));
     const int64_t heads = p.batch * p.heads_q;
     dispatch_dtype(p.dtype, [&](auto tag) {
         using T = decltype(tag);
