@@ -13,7 +13,7 @@ public sealed class PbsReferencePlan
 /// <summary>The PBS planner of docs/semantics.md, in double precision.</summary>
 public static class ReferencePbs
 {
-    public const double TieMargin = 1e-5;
+    public const double TieMargin = 3e-6;
 
     public static PbsReferencePlan Plan(double[] q, double[] k, AttentionShape s, int block, int segment,
         double tau, double scale)
