@@ -1,7 +1,7 @@
 // The PBS planner (docs/semantics.md, "PBS planner"): key importance from the last query
 // block, a stable descending sort within each full segment, then per query block the
 // shortest prefix of earlier-segment blocks whose softmax block scores reach tau, plus the
-// sink block and the own-segment blocks up to the diagonal.
+// sink block and the own-segment blocks (all of a full segment; up to the diagonal in the tail).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -146,7 +146,10 @@ void plan_head(const PbsProblem& p, int64_t b, int64_t h) {
             }
         }
         keep[sink_block] = 1;
-        for (int64_t j = si * seg / blk; j <= i; ++j) keep[j] = 1;
+        // A full segment is permuted, so any of its blocks may hold keys the query sees;
+        // in the unpermuted tail, blocks past the diagonal hold only later keys.
+        const int64_t own_last = (si + 1) * seg <= S ? (si + 1) * seg / blk - 1 : i;
+        for (int64_t j = si * seg / blk; j <= own_last; ++j) keep[j] = 1;
         int32_t count = 0;
         for (int64_t j = 0; j < nb; ++j)
             if (keep[j]) idx[i * nb + count++] = static_cast<int32_t>(j);

@@ -1,7 +1,7 @@
 // PBS planner on the GPU, step by step as docs/semantics.md states it: key importance from the
 // last query block, a stable descending sort of keys within each full segment, block means,
 // a block-score softmax over earlier segments, the shortest prefix reaching tau, plus the sink
-// block and the own-segment blocks. fp32 throughout; sums run in index order like the CPU.
+// block and the own-segment blocks (all of a full segment; up to the diagonal in the tail). fp32 throughout; sums run in index order like the CPU.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -273,7 +273,11 @@ __global__ void __launch_bounds__(kThreads) select_blocks_kernel(const PlanParam
             if (p.tau < 1.f && cumulative >= p.tau) break;
         }
         keep[p.sink_block[bh]] = 1;
-        for (int64_t j = own_segment * blocks_per_segment; j <= i; ++j) keep[j] = 1;
+        // A full segment is permuted, so any of its blocks may hold keys the query sees;
+        // in the unpermuted tail, blocks past the diagonal hold only later keys.
+        const bool own_is_full = (own_segment + 1) * p.segment <= p.seqlen;
+        const int64_t own_last = own_is_full ? (own_segment + 1) * blocks_per_segment - 1 : i;
+        for (int64_t j = own_segment * blocks_per_segment; j <= own_last; ++j) keep[j] = 1;
         int32_t* list = p.kv_indices + (bh * p.num_blocks + i) * p.num_blocks;
         int32_t count = 0;
         for (int64_t j = 0; j < p.num_blocks; ++j)
