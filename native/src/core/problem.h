@@ -45,6 +45,8 @@ struct BlockSparseLists {
     int32_t num_k_blocks;
     const int32_t* kv_num_blocks;   // [B, H, nQ]
     const int32_t* kv_indices;      // [B, H, nQ, C]
+    int32_t capacity;               // C: entries per list row (counts are clamped to it)
+    int32_t full_capacity;          // C of the full lists
     IndexStrides num_strides;
     IndexStrides idx_strides;       // row = query block; entries contiguous
     const int32_t* full_num_blocks; // optional (nullptr)

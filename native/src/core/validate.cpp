@@ -741,6 +741,7 @@ AttentionProblem validate_block_sparse(const sa_tensor* q, const sa_tensor* k,
     bs.kv_indices = static_cast<const int32_t*>(params->kv_indices.data);
     bs.num_strides = num.strides;
     bs.idx_strides = idx.strides;
+    bs.capacity = static_cast<int32_t>(params->kv_indices.shape[3]);
 
     const bool has_full_num = params->full_kv_num_blocks.data != nullptr;
     const bool has_full_idx = params->full_kv_indices.data != nullptr;
@@ -758,6 +759,7 @@ AttentionProblem validate_block_sparse(const sa_tensor* q, const sa_tensor* k,
         bs.full_indices = static_cast<const int32_t*>(params->full_kv_indices.data);
         bs.full_num_strides = full_num.strides;
         bs.full_idx_strides = full_idx.strides;
+        bs.full_capacity = static_cast<int32_t>(params->full_kv_indices.shape[3]);
     }
     IndexView key_perm, query_perm;
     if (params->key_perm.data != nullptr) {

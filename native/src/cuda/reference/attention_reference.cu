@@ -142,11 +142,12 @@ struct BlockSparsePolicy {
     __device__ static void walk_list(const AttentionProblem& p, int64_t b, int64_t h,
                                      const RowTarget& t, const int32_t* counts,
                                      const IndexStrides& count_strides, const int32_t* indices,
-                                     const IndexStrides& index_strides, Visit&& visit) {
+                                     const IndexStrides& index_strides, int32_t capacity,
+                                     Visit&& visit) {
         const BlockSparseLists& bs = p.block_sparse;
         int64_t count = counts[b * count_strides.batch + h * count_strides.head +
                                t.query_block * count_strides.row];
-        if (count > bs.num_k_blocks) count = bs.num_k_blocks;
+        if (count > capacity) count = capacity;  // never read past the list row
         const int32_t* list = indices + b * index_strides.batch + h * index_strides.head +
                               t.query_block * index_strides.row;
         const int64_t causal_last = t.query_position + (p.seqlen_k - p.seqlen_q);
@@ -174,10 +175,10 @@ struct BlockSparsePolicy {
                                         Visit&& visit, int64_t b, int64_t h) {
         const BlockSparseLists& bs = p.block_sparse;
         walk_list(p, b, h, t, bs.kv_num_blocks, bs.num_strides, bs.kv_indices, bs.idx_strides,
-                  visit);
+                  bs.capacity, visit);
         if (bs.full_num_blocks != nullptr && bs.full_indices != nullptr)
             walk_list(p, b, h, t, bs.full_num_blocks, bs.full_num_strides, bs.full_indices,
-                      bs.full_idx_strides, visit);
+                      bs.full_idx_strides, bs.full_capacity, visit);
     }
 };
 
