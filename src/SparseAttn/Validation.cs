@@ -179,10 +179,14 @@ internal static unsafe class Descriptors
             device_id = device == DeviceKind.Cuda ? deviceId : 0,
             rank = lengths.Length,
         };
-        for (var i = 0; i < lengths.Length; i++)
+        // TensorSpan gives length-1 dimensions stride 0; any stride addresses the one element there, so
+        // write the row-major one the native checks expect.
+        long rowMajor = 1;
+        for (var i = lengths.Length - 1; i >= 0; i--)
         {
             tensor.shape[i] = lengths[i];
-            tensor.strides[i] = strides[i];
+            tensor.strides[i] = lengths[i] == 1 ? rowMajor : strides[i];
+            rowMajor = tensor.strides[i] * Math.Max((long)lengths[i], 1);
         }
         return tensor;
     }
