@@ -89,16 +89,20 @@ verb_test() {
     echo "ctest produced no results"; total_f=$((total_f + 1))
   fi
 
-  log "NUnit tests (dotnet test)"
-  dotnet test --project tests/SparseAttn.Tests -c "$CONFIG" \
-    --results-directory "$results/nunit" --report-trx --report-trx-filename nunit.trx "$@" || rc=1
-  if [ -f "$results/nunit/nunit.trx" ]; then
-    read -r p f s < <(count_results "$results/nunit/nunit.trx")
-    echo "nunit: $p passed, $f failed, $s skipped"
-    total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
-  else
-    echo "NUnit produced no results"; total_f=$((total_f + 1))
-  fi
+  local proj name
+  for proj in tests/*/*.csproj; do
+    name="$(basename "$proj" .csproj)"
+    log "NUnit tests: $name (dotnet test)"
+    dotnet test --project "$proj" -c "$CONFIG" \
+      --results-directory "$results/$name" --report-trx --report-trx-filename "$name.trx" "$@" || rc=1
+    if [ -f "$results/$name/$name.trx" ]; then
+      read -r p f s < <(count_results "$results/$name/$name.trx")
+      echo "$name: $p passed, $f failed, $s skipped"
+      total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
+    else
+      echo "$name produced no results"; total_f=$((total_f + 1))
+    fi
+  done
 
   echo "$total_p passed, $total_f failed, $total_s skipped"
   [ "$total_f" -eq 0 ] && [ "$rc" -eq 0 ]
