@@ -239,10 +239,11 @@ public:
 
     template <class Visit>
     void for_each_key_tile(const Tile& t, Visit&& visit) const {
-        visit_list(t, t.block, s_.kv_num_blocks, s_.num_strides, s_.kv_indices, s_.idx_strides, visit);
+        visit_list(t, t.block, s_.kv_num_blocks, s_.num_strides, s_.kv_indices, s_.idx_strides,
+                   s_.capacity, visit);
         if (s_.full_num_blocks && s_.full_indices)
             visit_list(t, t.block, s_.full_num_blocks, s_.full_num_strides, s_.full_indices,
-                       s_.full_idx_strides, visit);
+                       s_.full_idx_strides, s_.full_capacity, visit);
     }
 
     int64_t key_position(const Tile& t, int64_t j) const {
@@ -267,10 +268,10 @@ public:
 private:
     template <class Visit>
     void visit_list(const Tile& t, int64_t block, const int32_t* num, const IndexStrides& ns,
-                    const int32_t* idx, const IndexStrides& is, Visit& visit) const {
-        const int64_t count = num[t.b * ns.batch + t.h * ns.head + block * ns.row];
+                    const int32_t* idx, const IndexStrides& is, int64_t capacity, Visit& visit) const {
+        const int64_t count = std::min<int64_t>(num[t.b * ns.batch + t.h * ns.head + block * ns.row], capacity);
         const int32_t* list = idx + t.b * is.batch + t.h * is.head + block * is.row;
-        for (int64_t e = 0; e < count && e < s_.num_k_blocks; ++e) {
+        for (int64_t e = 0; e < count; ++e) {
             const int64_t j = list[e];
             if (j < 0 || j >= s_.num_k_blocks) continue;
             const int64_t start = j * s_.block_k;
@@ -328,10 +329,12 @@ void check_lists(const AttentionProblem& p) {
                     const IndexStrides& is = list ? s.full_idx_strides : s.idx_strides;
                     const char* num_name = list ? "full_kv_num_blocks" : "kv_num_blocks";
                     const char* idx_name = list ? "full_kv_indices" : "kv_indices";
+                    const int64_t capacity = list ? s.full_capacity : s.capacity;
                     const int64_t count = num[b * ns.batch + h * ns.head + i * ns.row];
-                    if (count < 0 || count > s.num_k_blocks)
+                    if (count < 0 || count > capacity)
                         throw_invalid(index_name(num_name, b, h, i) + " = " + std::to_string(count) +
-                                      " is outside [0, " + std::to_string(s.num_k_blocks) + "]");
+                                      " is outside [0, " + std::to_string(capacity) + "] (the capacity of " +
+                                      idx_name + ")");
                     const int32_t* row = idx + b * is.batch + h * is.head + i * is.row;
                     for (int64_t e = 0; e < count; ++e) {
                         const int64_t j = row[e];

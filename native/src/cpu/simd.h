@@ -9,10 +9,10 @@ namespace cpu {
 
 inline float scale_bits_to_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 
-// 2^x for x <= 0, exact 0 at x <= -127; relative error about 2e-7. Written so loops over it
+// 2^x for x <= 0, exactly 0 below -125 (no subnormal results); relative error about 1e-7.
 // vectorize: float->int truncation, integer shift, polynomial.
 inline float exp2_nonpositive(float x) {
-    x = x < -127.0f ? -127.0f : x;
+    x = x < -125.0f ? -127.0f : x;  // results stay normal floats or exactly 0
     const int32_t n = static_cast<int32_t>(x - 0.5f);  // round to nearest for x <= 0
     const float f = x - static_cast<float>(n);         // in [-0.5, 0.5]
     float p = 1.5252733804059840e-5f;
@@ -37,7 +37,7 @@ template <int L> inline Float4 lane_splat4(Float4 x) { return __builtin_shufflev
 inline Float4 finite_or_zero4(Float4 x, float neg_inf) { return x == splat4(neg_inf) ? splat4(0.0f) : x; }
 // 2^x for x <= 0 on four lanes (see exp2_nonpositive).
 inline Float4 exp2_nonpositive4(Float4 x) {
-    x = x < splat4(-127.0f) ? splat4(-127.0f) : x;
+    x = x < splat4(-125.0f) ? splat4(-127.0f) : x;
     const Int4 n = __builtin_convertvector(x - splat4(0.5f), Int4);
     const Float4 f = x - __builtin_convertvector(n, Float4);
     Float4 p = splat4(1.5252733804059840e-5f);
