@@ -88,11 +88,14 @@ public class PbsTests
                     continue;
                 }
                 Assert.That(p.Plan.Mask.IsListed(x, h, i, sink), Is.True, $"sink block {sink} for query block {i} " + where);
-                for (int j = 0; j <= i; j++)
-                    if (j * block / segment == i * block / segment)
+                int si = i * block / segment;
+                bool ownFull = si < s / segment;
+                for (int j = 0; j < nBlocks; j++)
+                    if (j * block / segment == si && (ownFull || j <= i))
                         Assert.That(p.Plan.Mask.IsListed(x, h, i, j), Is.True, $"own-segment block ({i}, {j}) " + where);
-                for (int j = i + 1; j < nBlocks; j++)
-                    if (j != sink) Assert.That(p.Plan.Mask.IsListed(x, h, i, j), Is.False, $"later block ({i}, {j}) " + where);
+                for (int j = 0; j < nBlocks; j++)
+                    if (j * block / segment > si || (j > i && !ownFull))
+                        Assert.That(p.Plan.Mask.IsListed(x, h, i, j), Is.False, $"later block ({i}, {j}) " + where);
                 if (tau >= 1)
                     for (int j = 0; j < nBlocks; j++)
                         if (j * block / segment < i * block / segment)
@@ -114,12 +117,15 @@ public class PbsTests
         c.CheckAgainstOracle(ReferenceBlockSparse.Mask(spec, c.Shape), c.ResolvedScale(0), checkLse: true);
     }
 
-    [TestCase(DataType.Float32)]
-    [TestCase(DataType.BFloat16)]
-    public void TauOneWithBlockSegmentsEqualsDenseCausal(DataType dt)
+    [TestCase(DataType.Float32, 64)]
+    [TestCase(DataType.BFloat16, 64)]
+    [TestCase(DataType.Float32, 128)]
+    [TestCase(DataType.Float16, 256)]
+    public void TauOneEqualsDenseCausal(DataType dt, int segment)
     {
-        if (dt == DataType.Float32) DenseCausalCase<float>(1, 330, 2, 1, 16, 64, 64, 1.0f);
-        else DenseCausalCase<BFloat16>(1, 330, 2, 1, 16, 64, 64, 1.0f);
+        if (dt == DataType.Float32) DenseCausalCase<float>(1, 530, 2, 1, 16, 64, segment, 1.0f);
+        else if (dt == DataType.Float16) DenseCausalCase<Half>(1, 530, 2, 1, 16, 64, segment, 1.0f);
+        else DenseCausalCase<BFloat16>(1, 530, 2, 1, 16, 64, segment, 1.0f);
     }
 
     [TestCase(200, 256)]

@@ -112,8 +112,11 @@ public static class ReferencePbs
                     }
                 }
                 mask[b, h, i, sinkBlock] = true;
-                for (int j = 0; j <= i; j++)
-                    if (j * block / segment == si) mask[b, h, i, j] = true;
+                // A full own segment is permuted, so any of its blocks may hold a key the query sees;
+                // in the unpermuted tail only blocks up to the diagonal do.
+                bool ownSegmentFull = si < fullSegments;
+                for (int j = 0; j < nBlocks; j++)
+                    if (j * block / segment == si && (ownSegmentFull || j <= i)) mask[b, h, i, j] = true;
             }
         }
         return new PbsReferencePlan { KeyPermutation = perm, Mask = mask, NearTie = nearTie };

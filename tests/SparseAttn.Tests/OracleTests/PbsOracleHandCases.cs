@@ -29,7 +29,7 @@ public class PbsOracleHandCases
         var plan = ReferencePbs.Plan(Queries, Keys, Shape, 2, 4, 1.0, 1.0);
         Assert.That(Row(plan.Mask, 0), Is.EqualTo(new[] { 0, 1 }), "token 0 moved to permuted block 1: the sink");
         Assert.That(Row(plan.Mask, 1), Is.EqualTo(new[] { 0, 1 }));
-        Assert.That(Row(plan.Mask, 2), Is.EqualTo(new[] { 0, 1, 2 }));
+        Assert.That(Row(plan.Mask, 2), Is.EqualTo(new[] { 0, 1, 2, 3 }), "the whole full own segment");
         Assert.That(Row(plan.Mask, 3), Is.EqualTo(new[] { 0, 1, 2, 3 }));
         Assert.That(Row(plan.Mask, 4), Is.EqualTo(new[] { 0, 1, 2, 3, 4 }));
     }
@@ -39,9 +39,9 @@ public class PbsOracleHandCases
     {
         // Permuted block means: 0.7, 0.15, 0.55, 0.15: block 0 scores highest.
         var plan = ReferencePbs.Plan(Queries, Keys, Shape, 2, 4, 0.01, 1.0);
-        Assert.That(Row(plan.Mask, 2), Is.EqualTo(new[] { 0, 1, 2 }));
+        Assert.That(Row(plan.Mask, 2), Is.EqualTo(new[] { 0, 1, 2, 3 }));
         Assert.That(Row(plan.Mask, 3), Is.EqualTo(new[] { 0, 1, 2, 3 }));
-        Assert.That(Row(plan.Mask, 4), Is.EqualTo(new[] { 0, 1, 4 }));
+        Assert.That(Row(plan.Mask, 4), Is.EqualTo(new[] { 0, 1, 4 }), "tail: only blocks up to the diagonal");
     }
 
     [Test]
