@@ -10,6 +10,7 @@ BUILD=/tmp/sparseattn-build
 LOG="$OUT/run.log"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
 SUITES=${SUITES:-"decode dense"}
+LOOPS=${LOOPS:-""}  # e.g. "1 2": alternative main-loop layouts (SPARSEATTN_FAST_DENSE_LOOP) tested and timed on the bar shapes
 log() { echo "== $*" | tee -a "$LOG"; }
 
 log "device"
@@ -27,6 +28,12 @@ fi
 BENCH="$BUILD/bench/native/sparseattn_bench"
 [ -x "$BENCH" ] || { echo "benchmark did not build"; tail -40 "$LOG"; exit 1; }
 
+log "fast dense kernels: registers, stack, spills (device nvcc)"
+LIB=$(find "$BUILD" -name 'libsparseattn*.so*' -type f | head -1)
+[ -n "$LIB" ] && cuobjdump -res-usage "$LIB" 2>&1 | grep -A1 'dense_forward_kernel' | grep -E 'Function|REG' |
+    paste - - | sed -E 's/.*dense_forward_kernelI([^N]*)NS[0-9]_15DenseTileTraitsILi([0-9]+)ELb([01])EEELb([01])E?L?i?([0-9]?)EEEvNS[0-9]_11DenseParamsE.*REG:([0-9]+) STACK:([0-9]+).*/\1 D\2 small=\3 causal=\4 loop=\5 REG \6 STACK \7/' |
+    sed -E 's/^(13__nv_bfloat16|6__half)/&/' | sort -u | tee -a "$LOG"
+
 log "compute-sanitizer (small shapes)"
 for tool in memcheck racecheck; do
     compute-sanitizer --tool $tool --error-exitcode 9 "$BENCH" --suite small > "$OUT/san_$tool.log" 2>&1
@@ -39,9 +46,19 @@ if [ -x "$BUILD/native/tests/sparseattn_native_tests" ]; then
     (cd "$BUILD" && ctest -R '^fast_dense' --output-on-failure 2>&1 | tail -25) | tee -a "$LOG"
 fi
 
+for loop in $LOOPS; do
+    log "fast dense tests, loop layout $loop"
+    (cd "$BUILD" && SPARSEATTN_FAST_DENSE_LOOP=$loop ctest -R '^fast_dense' --output-on-failure 2>&1 | tail -6) | tee -a "$LOG"
+done
+
 for suite in $SUITES; do
     log "bench $suite"
     "$BENCH" --suite "$suite" --json "$OUT/$suite.json" 2>&1 | tee -a "$LOG"
+done
+
+for loop in $LOOPS; do
+    log "bench bar, loop layout $loop"
+    SPARSEATTN_FAST_DENSE_LOOP=$loop "$BENCH" --suite bar --json "$OUT/bar_loop$loop.json" 2>&1 | tee -a "$LOG"
 done
 
 if [ -f .anchors/anchors_bench.py ] && [[ " $SUITES " == *" dense "* ]]; then
@@ -50,4 +67,8 @@ if [ -f .anchors/anchors_bench.py ] && [[ " $SUITES " == *" dense "* ]]; then
     log "ratio table"
     python3 bench/gpu/ratio_table.py "$OUT/dense.json" "$OUT/anchors.txt" \
         $([ -f "$OUT/decode.json" ] && echo "$OUT/decode.json") 2>&1 | tee -a "$LOG"
+    for loop in $LOOPS; do
+        log "ratio table, loop layout $loop"
+        python3 bench/gpu/ratio_table.py "$OUT/bar_loop$loop.json" "$OUT/anchors.txt" 2>&1 | tee -a "$LOG"
+    done
 fi

@@ -264,6 +264,12 @@ std::vector<Shape> suite(const std::string& name) {
         add(2, 16, 16, 4096, 4096, 256, 0);
         add(2, 16, 16, 4096, 4096, 256, 1);
         add(2, 32, 8, 8192, 8192, 128, 1);
+    } else if (name == "bar") {  // the six anchor shapes only
+        for (int c = 0; c < 2; ++c) {
+            add(2, 16, 16, 8192, 8192, 128, c);
+            add(2, 32, 32, 8192, 8192, 64, c);
+            add(1, 16, 16, 32768, 32768, 128, c);
+        }
     } else if (name == "decode") {
         add(8, 32, 32, 1, 32768, 128, 0);
         add(8, 32, 32, 1, 32768, 128, 0, true, 1);
@@ -272,12 +278,17 @@ std::vector<Shape> suite(const std::string& name) {
         add(1, 32, 8, 1, 131072, 128, 0);
         add(8, 32, 8, 64, 32768, 128, 1);
         add(2, 32, 32, 16, 65536, 64, 0, false);
+        add(8, 32, 8, 4, 32768, 128, 1);
+        add(8, 32, 8, 1, 32768, 64, 0);
+        add(4, 28, 4, 1, 32768, 128, 0, false);
     } else if (name == "small") {  // sanitizer-sized: every head dim, ragged, split and not
         for (int d : {32, 64, 96, 128, 256}) add(1, 2, 1, 77, 203, d, 1);
         add(1, 2, 2, 3, 1000, 128, 0, true, 4);
         add(1, 2, 2, 130, 130, 64, 0, false);
+        add(2, 6, 2, 5, 300, 128, 1);
+        add(1, 8, 2, 1, 1000, 64, 0, true, 3);
     } else {
-        die("unknown suite '" + name + "' (dense, decode, small)");
+        die("unknown suite '" + name + "' (dense, bar, decode, small)");
     }
     for (auto& s : v) s.reps = name == "small" ? 3 : 0;
     return v;
@@ -312,7 +323,7 @@ int main(int argc, char** argv) {
         else if (a == "--suite") suite_name = next();
         else if (a == "--json") json = next();
         else if (a == "--help" || a == "-h") {
-            std::printf("usage: sparseattn_bench [--suite dense|decode|small] [--batch B --heads H --heads-kv HKV "
+            std::printf("usage: sparseattn_bench [--suite dense|bar|decode|small] [--batch B --heads H --heads-kv HKV "
                         "--seqlen-q SQ --seqlen-k SK --dim D --causal 0|1 --dtype bf16|fp16 --splits N] "
                         "[--reps N] [--json FILE]\n");
             return 0;

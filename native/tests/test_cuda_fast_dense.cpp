@@ -304,3 +304,54 @@ SA_TEST(fast_dense_split_kv_user_workspace_and_varlen) {
     v.causal = 1;
     check_fast_matches_reference(v, 601);
 }
+
+SA_TEST(fast_dense_gqa_short_queries) {
+    SA_REQUIRE_CUDA_DEVICE();
+    // Decode-like GQA shapes (the row-packing path's cases): groups that do not divide a tile,
+    // several queries, causal, forced and automatic splits, both tile sizes, fp16.
+    struct Shape {
+        int64_t heads, heads_kv, seqlen_q, seqlen_k, dim;
+        int causal, splits;
+        sa_dtype dtype;
+    };
+    const Shape shapes[] = {
+        {6, 2, 1, 700, 128, 0, 0, SA_DTYPE_BF16},   {6, 2, 5, 700, 128, 1, 0, SA_DTYPE_BF16},
+        {10, 2, 13, 333, 64, 1, 3, SA_DTYPE_BF16},  {14, 2, 64, 500, 128, 1, 0, SA_DTYPE_BF16},
+        {32, 8, 1, 4096, 128, 0, 0, SA_DTYPE_BF16}, {32, 8, 64, 1000, 128, 1, 2, SA_DTYPE_BF16},
+        {7, 1, 9, 257, 96, 1, 0, SA_DTYPE_F16},     {8, 2, 3, 300, 256, 0, 4, SA_DTYPE_F16},
+        {12, 4, 2, 1, 32, 1, 0, SA_DTYPE_F16},      {4, 1, 20, 10, 64, 1, 0, SA_DTYPE_BF16},
+    };
+    uint32_t seed = 700;
+    for (const auto& s : shapes) {
+        DenseCase c;
+        c.batch = 2;
+        c.heads = s.heads;
+        c.heads_kv = s.heads_kv;
+        c.seqlen_q = s.seqlen_q;
+        c.seqlen_k = s.seqlen_k;
+        c.dim = s.dim;
+        c.causal = s.causal;
+        c.splits = s.splits;
+        c.dtype = s.dtype;
+        check_fast_matches_reference(c, seed++);
+    }
+    for (int splits : {0, 2}) {
+        DenseCase v;
+        v.heads = 6;
+        v.heads_kv = 2;
+        v.lens_q = {1, 0, 5, 64};
+        v.lens_k = {300, 7, 40, 90};
+        v.causal = 1;
+        v.dim = 128;
+        v.splits = splits;
+        check_fast_matches_reference(v, seed++);
+    }
+    DenseCase b;  // [B, H, S, D] strides
+    b.bhsd = true;
+    b.heads = 9;
+    b.heads_kv = 3;
+    b.seqlen_q = 7;
+    b.seqlen_k = 150;
+    b.causal = 1;
+    check_fast_matches_reference(b, seed++);
+}
