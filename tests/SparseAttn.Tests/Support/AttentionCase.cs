@@ -50,7 +50,7 @@ public sealed class AttentionCase<T> where T : unmanaged
     public double ResolvedScale(float scale) => scale == 0 ? ReferenceAttention.DefaultScale(Shape.HeadDim) : scale;
 
     /// <summary>Checks output (and LSE when requested) against the oracle under the given mask.</summary>
-    public void CheckAgainstOracle(PairMask mask, double scale, bool checkLse)
+    public (AttentionResult Exact, AttentionResult Emulated) CheckAgainstOracle(PairMask mask, double scale, bool checkLse)
     {
         Output.AssertWrittenExactlyInside("output", Context);
         var p = Elements.PrecisionOf<T>();
@@ -62,6 +62,7 @@ public sealed class AttentionCase<T> where T : unmanaged
             Lse.AssertWrittenExactlyInside("lse", Context);
             Tolerance.AssertWithin("lse", Lse.ToLogical(), exact.Lse, emulated.Lse, p, Context);
         }
+        return (exact, emulated);
     }
 }
 
