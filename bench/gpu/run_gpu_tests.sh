@@ -3,7 +3,7 @@
 # the native C ABI tests (ctest), the NUnit suite from the self-contained test executable,
 # and compute-sanitizer memcheck/racecheck over the native GPU tests.
 # Usage: run_gpu_tests.sh [--tests-tar FILE] [--sources DIR|FILE.tar.gz] [--results DIR]
-#        [--sanitize-filter REGEX] [--nunit-args "..."]
+#        [--sanitize-filter REGEX] [--nunit-args "..."] [--build DIR] [--sanitize-timeout SECONDS]
 # Defaults: sources = the repository this script lives in; tests tar = artifacts/gpu-bundle/
 # tests-linux-x64.tar.gz beside it; results = $OUT or ./gpu-results.
 set -uo pipefail
@@ -13,6 +13,8 @@ tests_tar=""
 results="${OUT:-$PWD/gpu-results}"
 sanitize_filter="${SANITIZE_FILTER:-cuda}"
 nunit_args=""
+build=/tmp/sparseattn-gpu-build
+sanitize_timeout=240
 while [ $# -gt 0 ]; do
   case "$1" in
     --tests-tar) tests_tar="$2"; shift 2 ;;
@@ -20,6 +22,8 @@ while [ $# -gt 0 ]; do
     --results) results="$2"; shift 2 ;;
     --sanitize-filter) sanitize_filter="$2"; shift 2 ;;
     --nunit-args) nunit_args="$2"; shift 2 ;;
+    --build) build="$2"; shift 2 ;;
+    --sanitize-timeout) sanitize_timeout="$2"; shift 2 ;;
     *) echo "unknown argument $1"; exit 2 ;;
   esac
 done
@@ -29,7 +33,6 @@ done
 if [ -f "$src" ]; then mkdir -p /tmp/sparseattn-src && tar -C /tmp/sparseattn-src -xzf "$src" && src=/tmp/sparseattn-src; fi
 [ -f "$here/sources.tar.gz" ] && [ ! -f "$src/CMakeLists.txt" ] && { mkdir -p /tmp/sparseattn-src; tar -C /tmp/sparseattn-src -xzf "$here/sources.tar.gz"; src=/tmp/sparseattn-src; }
 mkdir -p "$results"
-build=/tmp/sparseattn-gpu-build
 summary=()
 
 cc="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')"
@@ -39,7 +42,7 @@ echo "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>
 t0=$(date +%s)
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 cmake -S "$src" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSPARSEATTN_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES="$archs" >"$results/cmake.log" 2>&1 \
+  -DCMAKE_CUDA_ARCHITECTURES="$archs" -DSPARSEATTN_BUILD_TESTS=ON -DSPARSEATTN_BUILD_BENCH=ON >"$results/cmake.log" 2>&1 \
   && cmake --build "$build" -j "$(nproc)" >>"$results/cmake.log" 2>&1
 build_rc=$?
 echo "native build rc=$build_rc in $(( $(date +%s) - t0 )) s"
@@ -66,9 +69,11 @@ fi
 if command -v compute-sanitizer >/dev/null; then
   bin="$build/native/tests/sparseattn_native_tests"
   names=$("$bin" --list 2>/dev/null | grep -E "$sanitize_filter" | grep -vE 'large|perf' || true)
+  deadline=$(( $(date +%s) + sanitize_timeout ))
   for tool in memcheck racecheck; do
     errs=0; n=0
     for t in $names; do
+      [ "$(date +%s)" -ge "$deadline" ] && { echo "$tool: time budget reached after $n tests"; break; }
       n=$((n + 1))
       SPARSEATTN_SANITIZE=1 compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin" --run "$t" >>"$results/sanitizer-$tool.log" 2>&1
       r=$?; [ $r -ne 0 ] && [ $r -ne 77 ] && { errs=$((errs + 1)); echo "$tool: $t rc=$r"; }
