@@ -7,7 +7,8 @@
 #   gpu-bench   native GPU benchmark + anchors in one go (on a machine with a GPU and PyTorch)
 #   gpu-bundle  publish the test executable self-contained for linux-x64 and pack what a GPU
 #               machine needs to build the native library with its own nvcc and run the tests
-#   pack        NuGet packages into artifacts/packages
+#   pack        NuGet packages into artifacts/packages (native library for every GPU from sm_80)
+#   sample      pack, then restore and run samples/HelloAttention from those packages
 #   clean       remove build outputs
 # Environment: SPARSEATTN_CUDA=AUTO|ON|OFF (default AUTO), CONFIG=Release|Debug (default Release),
 #              CUDA_ARCHS (CMake CUDA architectures, default from cmake/SparseAttnCuda.cmake),
@@ -133,14 +134,84 @@ verb_gpu_bundle() {
   echo "bundle: $out (see README, 'Testing on a GPU machine')"
 }
 
+# Architectures for the packaged library: sm_80 SASS + PTX (runs on 8.x and later), plus Hopper
+# code: sm_90a (wgmma) with CUDA 12+, sm_90 with 11.x.
+pack_cuda_archs() {
+  local major
+  major="$(nvcc --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p' | head -1)"
+  if [ "${major:-0}" -ge 12 ]; then echo "80;90a"; else echo "80;90"; fi
+}
+
+# The packaged native library: its own build dir so the dev build is not replaced.
+build_native_pack() {
+  local dir="$ROOT/build/native-pack" cuda="$SPARSEATTN_CUDA"
+  local args=(-S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DSPARSEATTN_BUILD_TESTS=OFF -DSPARSEATTN_BUILD_BENCH=OFF)
+  if [ "$cuda" != "OFF" ] && command -v nvcc >/dev/null 2>&1; then
+    cuda=ON
+    args+=(-DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-$(pack_cuda_archs)}")
+  elif [ "$cuda" = "ON" ]; then
+    echo "SPARSEATTN_CUDA=ON but nvcc is not on PATH" >&2; return 1
+  else
+    cuda=OFF
+  fi
+  args+=(-DSPARSEATTN_CUDA="$cuda")
+  command -v ninja >/dev/null 2>&1 && [ ! -f "$dir/Makefile" ] && args+=(-G Ninja)
+  log "native library for the packages (CUDA $cuda${CUDA_ARCHS:+, archs $CUDA_ARCHS}) in build/native-pack"
+  cmake "${args[@]}" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+  PACK_LIB="$dir/native/libsparseattn.so"
+  [ -f "$PACK_LIB" ] || { echo "no $PACK_LIB after the build" >&2; return 1; }
+  # The package must run on machines with only a driver: the CUDA runtime is linked statically.
+  if readelf -d "$PACK_LIB" | grep NEEDED | grep -q 'libcudart'; then
+    echo "$PACK_LIB depends on the shared CUDA runtime:" >&2
+    readelf -d "$PACK_LIB" | grep NEEDED >&2
+    return 1
+  fi
+  echo "native dependencies: $(readelf -d "$PACK_LIB" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
+  if [ "$cuda" = ON ] && command -v cuobjdump >/dev/null 2>&1; then
+    echo "device code: $(cuobjdump --list-elf --list-ptx "$PACK_LIB" 2>/dev/null |
+      grep -o 'sm_[0-9a-z]*\.\(cubin\|ptx\)' | sort -u | tr '\n' ' ')"
+  fi
+}
+
+# Prints the files of a .nupkg (a zip), one per line.
+list_package() {
+  python3 -c 'import sys, zipfile; [print("  " + n) for n in zipfile.ZipFile(sys.argv[1]).namelist()]' "$1"
+}
+
 verb_pack() {
-  build_native
-  mkdir -p "$ARTIFACTS/packages"
-  log "NuGet packages"
-  dotnet pack bindings/SparseAttn.Runtime.linux-x64 -c Release -o "$ARTIFACTS/packages" \
-    -p:NativeLibraryPath="$(native_lib_path)"
-  dotnet pack src/SparseAttn -c Release -o "$ARTIFACTS/packages"
-  ls -1 "$ARTIFACTS/packages"
+  build_native_pack
+  local out="$ARTIFACTS/packages" proj pkg files missing=0
+  mkdir -p "$out"
+  rm -f "$out"/*.nupkg "$out"/*.snupkg
+  log "NuGet packages (version $(cat "$ROOT/VERSION")) into artifacts/packages"
+  dotnet pack bindings/SparseAttn.Runtime.linux-x64 -c Release -o "$out" -p:NativeLibraryPath="$PACK_LIB"
+  for proj in src/SparseAttn src/SparseAttn.TorchSharp src/SparseAttn.Cli; do
+    [ -f "$proj/$(basename "$proj").csproj" ] || { echo "skipping $proj (no project yet)"; continue; }
+    dotnet pack "$proj" -c Release -o "$out" -p:IncludeSymbols=true -p:SymbolPackageFormat=snupkg
+  done
+  for pkg in "$out"/*.nupkg "$out"/*.snupkg; do
+    [ -f "$pkg" ] || continue
+    files="$(list_package "$pkg")"
+    echo "$(basename "$pkg"):"; echo "$files"
+    case "$pkg" in
+      *.nupkg)
+        for f in README.md LICENSE; do
+          grep -qx "  $f" <<<"$files" || { echo "  MISSING: $f" >&2; missing=1; }
+        done ;;
+    esac
+  done
+  [ "$missing" -eq 0 ] || { echo "some packages lack README.md or LICENSE" >&2; return 1; }
+}
+
+verb_sample() {
+  verb_pack
+  log "sample: samples/HelloAttention on the SparseAttn $(cat "$ROOT/VERSION") package"
+  # Drop the last extraction of our packages: the version does not change between packs.
+  rm -rf "$ROOT"/build/sample-packages/sparseattn*
+  dotnet restore samples/HelloAttention --force
+  # The package's own native library, not a build tree's.
+  env -u SPARSEATTN_NATIVE_PATH dotnet run -c Release --no-restore --project samples/HelloAttention -- "$@"
 }
 
 verb_clean() { rm -rf "$ROOT/build" "$ARTIFACTS"; }
@@ -154,6 +225,7 @@ case "$verb" in
   gpu-bench) verb_gpu_bench "$@" ;;
   gpu-bundle) verb_gpu_bundle "$@" ;;
   pack) verb_pack "$@" ;;
+  sample) verb_sample "$@" ;;
   clean) verb_clean ;;
   *) sed -n '2,17p' "$0"; exit 2 ;;
 esac
