@@ -9,6 +9,8 @@
 #               machine needs to build the native library with its own nvcc and run the tests
 #   pack        NuGet packages into artifacts/packages (native library for every GPU from sm_80)
 #   sample      pack, then restore and run samples/HelloAttention from those packages
+#   docs        regenerate the API reference docs/api/*.md from the XML doc comments
+#   report      benchmark plots (bench/plots) and the README table from bench/results
 #   clean       remove build outputs
 # Environment: SPARSEATTN_CUDA=AUTO|ON|OFF (default AUTO), CONFIG=Release|Debug (default Release),
 #              CUDA_ARCHS (CMake CUDA architectures, default from cmake/SparseAttnCuda.cmake),
@@ -214,6 +216,22 @@ verb_sample() {
   env -u SPARSEATTN_NATIVE_PATH dotnet run -c Release --no-restore --project samples/HelloAttention -- "$@"
 }
 
+verb_docs() {
+  log "API reference (docs/api) from the XML documentation comments"
+  local proj dlls=()
+  for proj in src/SparseAttn src/SparseAttn.TorchSharp; do
+    [ -f "$proj/$(basename "$proj").csproj" ] || continue
+    dotnet build "$proj" -c Release -v quiet
+    dlls+=("$proj/bin/Release/net10.0/$(basename "$proj").dll")
+  done
+  dotnet run -c Release --project bench/SparseAttn.Reports -- apidocs --assembly "${dlls[@]}" --out docs/api
+}
+
+verb_report() {
+  log "benchmark report: plots into bench/plots, table into README.md (from bench/results)"
+  dotnet run -c Release --project bench/SparseAttn.Reports -- report "$@"
+}
+
 verb_clean() { rm -rf "$ROOT/build" "$ARTIFACTS"; }
 
 verb="${1:-}"; shift || true
@@ -226,6 +244,8 @@ case "$verb" in
   gpu-bundle) verb_gpu_bundle "$@" ;;
   pack) verb_pack "$@" ;;
   sample) verb_sample "$@" ;;
+  docs) verb_docs "$@" ;;
+  report) verb_report "$@" ;;
   clean) verb_clean ;;
-  *) sed -n '2,17p' "$0"; exit 2 ;;
+  *) sed -n '2,/^set -e/p' "$0" | sed '$d'; exit 2 ;;
 esac
