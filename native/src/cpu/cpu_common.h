@@ -1,5 +1,5 @@
-// Shared pieces of the CPU backend: element types and conversions, the vectorizable exp2,
-// the tile GEMM micro-kernel and the parallel-for over work items.
+// Shared pieces of the CPU backend: element types and their conversions, row loads and
+// stores, dtype dispatch and the parallel-for over work items.
 #pragma once
 #include <cstdint>
 #include <cstring>

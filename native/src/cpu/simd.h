@@ -9,10 +9,10 @@ namespace cpu {
 
 inline float scale_bits_to_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 
-// 2^x for x <= 0, exactly 0 below -125 (no subnormal results); relative error about 1e-7.
-// vectorize: float->int truncation, integer shift, polynomial.
+// 2^x for x <= 0 by integer exponent and polynomial; exactly 0 below -125 so no result is
+// subnormal (slow on some CPUs); relative error about 1e-7.
 inline float exp2_nonpositive(float x) {
-    x = x < -125.0f ? -127.0f : x;  // results stay normal floats or exactly 0
+    x = x < -125.0f ? -127.0f : x;
     const int32_t n = static_cast<int32_t>(x - 0.5f);  // round to nearest for x <= 0
     const float f = x - static_cast<float>(n);         // in [-0.5, 0.5]
     float p = 1.5252733804059840e-5f;
