@@ -35,8 +35,8 @@ internal static class BenchTable
         if (recorded is not null)
         {
             text.Append(CultureInfo.InvariantCulture,
-                $"{recorded.Title} (effective TFLOP/s = 4·B·H·D·pairs / median time; ratios from one device run; " +
-                $"source: [`bench/results/{Path.GetFileName(recorded.Path)}`](bench/results/{Path.GetFileName(recorded.Path)})).\n\n");
+                $"**{recorded.Title}.** Effective TFLOP/s (4·B·H·D·pairs / median time), ours and the anchors in one " +
+                $"device run; source: [`bench/results/{Path.GetFileName(recorded.Path)}`](bench/results/{Path.GetFileName(recorded.Path)}).\n\n");
             text.Append(recorded.ToMarkdown());
         }
         var sweep = SweepFile.LoadAll(resultsFolder).LastOrDefault();
