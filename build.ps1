@@ -7,7 +7,10 @@
 #   bench       BenchmarkDotNet suite; extra args go to it
 #   gpu-bench   native GPU benchmark (needs bash and PyTorch for the anchors: use build.sh)
 #   gpu-bundle  publish the test executable self-contained for win-x64 with the sources
-#   pack        NuGet packages (SparseAttn, SparseAttn.Runtime.win-x64) into artifacts/packages
+#   pack        NuGet packages (SparseAttn, SparseAttn.Runtime.win-x64, ...) into artifacts/packages
+#   sample      pack, then restore and run samples/HelloAttention from those packages
+#   docs        regenerate the API reference docs/api/*.md from the XML doc comments
+#   report      benchmark plots (bench/plots) and the README table from bench/results
 #   clean       remove build outputs
 # Environment: SPARSEATTN_CUDA=AUTO|ON|OFF, CONFIG=Release|Debug, CUDA_ARCHS, JOBS.
 param(
@@ -82,6 +85,34 @@ function Test-All {
   if (-not $ok -or $tf -gt 0) { exit 1 }
 }
 
+function Invoke-Pack {
+  # The packaged library: its own build dir, every GPU from sm_80 (sm_90a with CUDA 12+).
+  $dir = Join-Path $Root "build/native-pack"
+  $argv = @("-S", $Root, "-B", $dir, "-DSPARSEATTN_BUILD_TESTS=OFF", "-DSPARSEATTN_BUILD_BENCH=OFF")
+  $nvcc = Get-Command nvcc -ErrorAction SilentlyContinue
+  if ($Cuda -ne "OFF" -and $nvcc) {
+    $major = [int]([regex]::Match((& nvcc --version | Out-String), 'release (\d+)\.').Groups[1].Value)
+    $archs = if ($env:CUDA_ARCHS) { $env:CUDA_ARCHS } elseif ($major -ge 12) { "80;90a" } else { "80;90" }
+    $argv += @("-DSPARSEATTN_CUDA=ON", "-DCMAKE_CUDA_ARCHITECTURES=$archs")
+  } elseif ($Cuda -eq "ON") { throw "SPARSEATTN_CUDA=ON but nvcc is not on PATH" } else { $argv += "-DSPARSEATTN_CUDA=OFF" }
+  Log "native library for the packages in build/native-pack"
+  Invoke-Checked cmake $argv
+  Invoke-Checked cmake @("--build", $dir, "--config", "Release", "-j", "$Jobs")
+  $lib = Join-Path $dir "native/Release/sparseattn.dll"
+  if (-not (Test-Path $lib)) { throw "no $lib after the build" }
+  $dumpbin = Get-Command dumpbin -ErrorAction SilentlyContinue
+  if ($dumpbin -and ((& dumpbin /dependents $lib | Out-String) -match 'cudart')) { throw "$lib depends on the shared CUDA runtime" }
+  $pk = Join-Path $Artifacts "packages"
+  New-Item -ItemType Directory -Force $pk | Out-Null
+  Get-ChildItem $pk -Include "*.nupkg", "*.snupkg" -Recurse | Remove-Item -Force
+  Invoke-Checked dotnet @("pack", "bindings/SparseAttn.Runtime.win-x64", "-c", "Release", "-o", $pk, "-p:NativeLibraryPath=$lib")
+  foreach ($p in @("src/SparseAttn", "src/SparseAttn.TorchSharp", "src/SparseAttn.Cli")) {
+    if (-not (Test-Path "$p/$(Split-Path $p -Leaf).csproj")) { Write-Output "skipping $p (no project yet)"; continue }
+    Invoke-Checked dotnet @("pack", $p, "-c", "Release", "-o", $pk, "-p:IncludeSymbols=true", "-p:SymbolPackageFormat=snupkg")
+  }
+  Get-ChildItem $pk
+}
+
 switch ($Verb) {
   "native" { Build-Native }
   "demo" { Build-Native; Invoke-Checked dotnet (@("run", "-c", $Config, "--project", "src/SparseAttn.Demo", "--") + $Rest) }
@@ -101,14 +132,30 @@ switch ($Verb) {
     Invoke-Checked git @("archive", "--format=zip", "-o", (Join-Path $out "sources.zip"), "HEAD", "CMakeLists.txt", "VERSION", "cmake", "native", "bench/native", "bench/gpu")
     Get-ChildItem $out
   }
-  "pack" {
-    Build-Native
-    $pk = Join-Path $Artifacts "packages"
-    New-Item -ItemType Directory -Force $pk | Out-Null
-    Invoke-Checked dotnet @("pack", "bindings/SparseAttn.Runtime.win-x64", "-c", "Release", "-o", $pk, "-p:NativeLibraryPath=$(Get-NativeLib)")
-    Invoke-Checked dotnet @("pack", "src/SparseAttn", "-c", "Release", "-o", $pk)
-    Get-ChildItem $pk
+  "pack" { Invoke-Pack }
+  "sample" {
+    Invoke-Pack
+    Log "sample: samples/HelloAttention on the SparseAttn package"
+    Get-ChildItem (Join-Path $Root "build/sample-packages") -Filter "sparseattn*" -ErrorAction SilentlyContinue | Remove-Item -Recurse -Force
+    Invoke-Checked dotnet @("restore", "samples/HelloAttention", "--force")
+    Remove-Item Env:SPARSEATTN_NATIVE_PATH -ErrorAction SilentlyContinue
+    Invoke-Checked dotnet (@("run", "-c", "Release", "--no-restore", "--project", "samples/HelloAttention", "--") + $Rest)
+  }
+  "docs" {
+    Log "API reference (docs/api) from the XML documentation comments"
+    $dlls = @()
+    foreach ($p in @("src/SparseAttn", "src/SparseAttn.TorchSharp")) {
+      $name = Split-Path $p -Leaf
+      if (-not (Test-Path "$p/$name.csproj")) { continue }
+      Invoke-Checked dotnet @("build", $p, "-c", "Release", "-v", "quiet")
+      $dlls += (Join-Path $Root "$p/bin/Release/net10.0/$name.dll")
+    }
+    Invoke-Checked dotnet (@("run", "-c", "Release", "--project", "bench/SparseAttn.Reports", "--", "apidocs", "--assembly") + $dlls + @("--out", "docs/api"))
+  }
+  "report" {
+    Log "benchmark report: plots into bench/plots, table into README.md (from bench/results)"
+    Invoke-Checked dotnet (@("run", "-c", "Release", "--project", "bench/SparseAttn.Reports", "--", "report") + $Rest)
   }
   "clean" { foreach ($d in @("build", "artifacts")) { if (Test-Path $d) { Remove-Item -Recurse -Force $d } } }
-  default { Get-Content $PSCommandPath | Select-Object -Skip 1 -First 12; exit 2 }
+  default { Get-Content $PSCommandPath | Select-Object -Skip 1 -First 15; exit 2 }
 }
