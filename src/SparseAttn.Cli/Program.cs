@@ -1,0 +1,11 @@
+using Spectre.Console;
+
+namespace SparseAttn.Cli;
+
+/// <summary>Entry point of the sparseattn tool.</summary>
+public static class Program
+{
+    /// <summary>Runs the tool; the exit code is one of <see cref="ExitCodes"/>.</summary>
+    /// <param name="args">Command-line arguments.</param>
+    public static int Main(string[] args) => CliApp.Run(args, AnsiConsole.Console);
+}
