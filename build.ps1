@@ -106,9 +106,16 @@ function Invoke-Pack {
   New-Item -ItemType Directory -Force $pk | Out-Null
   Get-ChildItem $pk -Include "*.nupkg", "*.snupkg" -Recurse | Remove-Item -Force
   Invoke-Checked dotnet @("pack", "bindings/SparseAttn.Runtime.win-x64", "-c", "Release", "-o", $pk, "-p:NativeLibraryPath=$lib")
+  # README and LICENSE go into every package, also from projects that do not list them (same file as build.sh).
+  $filesTargets = Join-Path $Root "build/pack/PackageFiles.targets"
+  New-Item -ItemType Directory -Force (Split-Path $filesTargets) | Out-Null
+  $bash = Get-Content (Join-Path $Root "build.sh") -Raw
+  $m = [regex]::Match($bash, "(?s)<<'XML'\r?\n(.*?)\r?\nXML")
+  Set-Content -Path $filesTargets -Value $m.Groups[1].Value
   foreach ($p in @("src/SparseAttn", "src/SparseAttn.TorchSharp", "src/SparseAttn.Cli")) {
     if (-not (Test-Path "$p/$(Split-Path $p -Leaf).csproj")) { Write-Output "skipping $p (no project yet)"; continue }
-    Invoke-Checked dotnet @("pack", $p, "-c", "Release", "-o", $pk, "-p:IncludeSymbols=true", "-p:SymbolPackageFormat=snupkg")
+    Invoke-Checked dotnet @("pack", $p, "-c", "Release", "-o", $pk, "-p:IncludeSymbols=true", "-p:SymbolPackageFormat=snupkg",
+      "-p:CustomAfterMicrosoftCommonTargets=$filesTargets")
   }
   Get-ChildItem $pk
 }

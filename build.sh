@@ -188,9 +188,27 @@ verb_pack() {
   rm -f "$out"/*.nupkg "$out"/*.snupkg
   log "NuGet packages (version $(cat "$ROOT/VERSION")) into artifacts/packages"
   dotnet pack bindings/SparseAttn.Runtime.linux-x64 -c Release -o "$out" -p:NativeLibraryPath="$PACK_LIB"
+  # README and LICENSE go into every package, also from projects that do not list them.
+  local files_targets="$ROOT/build/pack/PackageFiles.targets"
+  mkdir -p "$(dirname "$files_targets")"
+  cat > "$files_targets" <<'XML'
+<Project>
+  <PropertyGroup Condition="'$(IsPackable)' == 'true'">
+    <PackageReadmeFile Condition="'$(PackageReadmeFile)' == ''">README.md</PackageReadmeFile>
+    <PackageLicenseFile Condition="'$(PackageLicenseFile)' == '' and '$(PackageLicenseExpression)' == ''">LICENSE</PackageLicenseFile>
+  </PropertyGroup>
+  <ItemGroup Condition="'$(IsPackable)' == 'true'">
+    <None Include="$(RepositoryRoot)README.md" Pack="true" PackagePath="" Visible="false"
+          Condition="'$(PackageReadmeFile)' == 'README.md' and '@(None->WithMetadataValue('Filename', 'README'))' == ''" />
+    <None Include="$(RepositoryRoot)LICENSE" Pack="true" PackagePath="" Visible="false"
+          Condition="'$(PackageLicenseFile)' == 'LICENSE' and '@(None->WithMetadataValue('Filename', 'LICENSE'))' == ''" />
+  </ItemGroup>
+</Project>
+XML
   for proj in src/SparseAttn src/SparseAttn.TorchSharp src/SparseAttn.Cli; do
     [ -f "$proj/$(basename "$proj").csproj" ] || { echo "skipping $proj (no project yet)"; continue; }
-    dotnet pack "$proj" -c Release -o "$out" -p:IncludeSymbols=true -p:SymbolPackageFormat=snupkg
+    dotnet pack "$proj" -c Release -o "$out" -p:IncludeSymbols=true -p:SymbolPackageFormat=snupkg \
+      -p:CustomAfterMicrosoftCommonTargets="$files_targets"
   done
   for pkg in "$out"/*.nupkg "$out"/*.snupkg; do
     [ -f "$pkg" ] || continue
