@@ -203,12 +203,19 @@ verb_pack() {
     <None Include="$(RepositoryRoot)LICENSE" Pack="true" PackagePath="" Visible="false"
           Condition="'$(PackageLicenseFile)' == 'LICENSE' and '@(None->WithMetadataValue('Filename', 'LICENSE'))' == ''" />
   </ItemGroup>
+  <!-- A dotnet tool is self-contained in its package: it carries the native library in the layout the resolver reads. -->
+  <ItemGroup Condition="'$(PackAsTool)' == 'true' and '$(SparseAttnToolNativeLibrary)' != ''">
+    <None Include="$(SparseAttnToolNativeLibrary)" Pack="true" Visible="false"
+          PackagePath="tools/$(TargetFramework)/any/runtimes/$(SparseAttnToolRid)/native/$(SparseAttnToolNativeName)" />
+  </ItemGroup>
 </Project>
 XML
   for proj in src/SparseAttn src/SparseAttn.TorchSharp src/SparseAttn.Cli; do
     [ -f "$proj/$(basename "$proj").csproj" ] || { echo "skipping $proj (no project yet)"; continue; }
     dotnet pack "$proj" -c Release -o "$out" -p:IncludeSymbols=true -p:SymbolPackageFormat=snupkg \
-      -p:CustomAfterMicrosoftCommonTargets="$files_targets"
+      -p:CustomAfterMicrosoftCommonTargets="$files_targets" \
+      -p:SparseAttnToolNativeLibrary="$PACK_LIB" -p:SparseAttnToolRid=linux-x64 \
+      -p:SparseAttnToolNativeName=libsparseattn.so
   done
   for pkg in "$out"/*.nupkg "$out"/*.snupkg; do
     [ -f "$pkg" ] || continue
