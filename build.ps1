@@ -115,7 +115,8 @@ function Invoke-Pack {
   foreach ($p in @("src/SparseAttn", "src/SparseAttn.TorchSharp", "src/SparseAttn.Cli")) {
     if (-not (Test-Path "$p/$(Split-Path $p -Leaf).csproj")) { Write-Output "skipping $p (no project yet)"; continue }
     Invoke-Checked dotnet @("pack", $p, "-c", "Release", "-o", $pk, "-p:IncludeSymbols=true", "-p:SymbolPackageFormat=snupkg",
-      "-p:CustomAfterMicrosoftCommonTargets=$filesTargets")
+      "-p:CustomAfterMicrosoftCommonTargets=$filesTargets", "-p:SparseAttnToolNativeLibrary=$lib", "-p:SparseAttnToolRid=win-x64",
+      "-p:SparseAttnToolNativeName=sparseattn.dll")
   }
   Get-ChildItem $pk
 }
