@@ -269,6 +269,15 @@ public class ValidationTests
         Assert.Throws<NotSupportedException>(() => CudaStream.Create(0));
     }
 
+    [TestCase(17 * 241 + 2)]
+    [TestCase(17 * 241 - 1)]
+    public void FromHostTakesExactlyTheElementsTheLengthsNeed(int elements)
+    {
+        // Checked before any device call, so this holds with or without a CUDA device.
+        var ex = Rejects<ArgumentException>(() => CudaTensor<Half>.FromHost(new Half[elements], new nint[] { 17, 241, 1 }), "data");
+        Assert.That(ex.Message, Does.Contain($"data has {elements} elements but lengths [17, 241, 1] need {17 * 241}."));
+    }
+
     [Test]
     public void FloatIsNotACudaElementType()
     {

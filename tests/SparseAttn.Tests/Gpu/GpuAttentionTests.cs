@@ -303,13 +303,20 @@ public class GpuMemoryTests : GpuFixture
     {
         int seed = TestRandom.SeedFor(nameof(RoundTripsPreserveEveryBit));
         var rng = new Random(seed);
-        var data = Enumerable.Range(0, 4099).Select(_ => (Half)(rng.NextDouble() * 8 - 4)).ToArray();
-        using var t = CudaTensor<Half>.FromHost(data, new nint[] { 17, 241, 1 });
+        // 17 * 241 elements: an odd byte count that no vector width divides.
+        nint[] lengths = { 17, 241, 1 };
+        const int count = 17 * 241;
+        var data = Enumerable.Range(0, count).Select(_ => (Half)(rng.NextDouble() * 8 - 4)).ToArray();
+        using var t = CudaTensor<Half>.FromHost(data, lengths);
         Assert.That(t.ToArray(), Is.EqualTo(data));
-        Assert.That(t.ElementCount, Is.EqualTo(4099));
-        var other = Enumerable.Range(0, 4099).Select(_ => (Half)(rng.NextDouble())).ToArray();
+        Assert.That(t.ElementCount, Is.EqualTo(count));
+        // A longer buffer is uploaded through an exact slice: FromHost takes exactly the elements the lengths need.
+        var longer = Enumerable.Range(0, count + 2).Select(_ => (Half)(rng.NextDouble())).ToArray();
+        using var prefix = CudaTensor<Half>.FromHost(longer.AsSpan(0, count), lengths);
+        Assert.That(prefix.ToArray(), Is.EqualTo(longer[..count]));
+        var other = Enumerable.Range(0, count).Select(_ => (Half)(rng.NextDouble())).ToArray();
         t.CopyFrom(other);
-        var back = new Half[4099];
+        var back = new Half[count];
         t.CopyTo(back);
         Assert.That(back, Is.EqualTo(other));
         t.Fill(0);
