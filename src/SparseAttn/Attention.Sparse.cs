@@ -152,8 +152,9 @@ public static unsafe partial class Attention
     /// <param name="output">Result [B, S_q, H_q, D], in original query order.</param>
     /// <param name="mask">Block lists; block sizes 64 or 128.</param>
     /// <param name="options">Scale, causal flag, threads; null for the defaults.</param>
-    /// <param name="keyPermutation">Empty (identity), [S_k] (shared by every batch and head) or [B, H_q, S_k].</param>
-    /// <param name="queryPermutation">Empty (identity), [S_q] or [B, H_q, S_q].</param>
+    /// <param name="keyPermutation">Empty (identity), or a flat span of S_k entries (shared by every batch and head)
+    /// or of B * H_q * S_k entries (one permutation per batch and query head, row-major [B, H_q, S_k]).</param>
+    /// <param name="queryPermutation">Empty (identity), or a flat span of S_q or B * H_q * S_q entries (as for keys).</param>
     public static void BlockSparse<T>(ReadOnlyTensorSpan<T> q, ReadOnlyTensorSpan<T> k, ReadOnlyTensorSpan<T> v,
         TensorSpan<T> output, BlockMask mask, AttentionOptions? options = null, ReadOnlySpan<int> keyPermutation = default,
         ReadOnlySpan<int> queryPermutation = default) where T : unmanaged =>
@@ -168,8 +169,8 @@ public static unsafe partial class Attention
     /// <param name="lse">Log-sum-exp, fp32 [B, H_q, S_q].</param>
     /// <param name="mask">Block lists; block sizes 64 or 128.</param>
     /// <param name="options">Scale, causal flag, threads; null for the defaults.</param>
-    /// <param name="keyPermutation">Empty (identity), [S_k] or [B, H_q, S_k].</param>
-    /// <param name="queryPermutation">Empty (identity), [S_q] or [B, H_q, S_q].</param>
+    /// <param name="keyPermutation">Empty (identity), or a flat span of S_k (shared) or B * H_q * S_k entries (row-major [B, H_q, S_k]).</param>
+    /// <param name="queryPermutation">Empty (identity), or a flat span of S_q or B * H_q * S_q entries.</param>
     public static void BlockSparse<T>(ReadOnlyTensorSpan<T> q, ReadOnlyTensorSpan<T> k, ReadOnlyTensorSpan<T> v,
         TensorSpan<T> output, TensorSpan<float> lse, BlockMask mask, AttentionOptions? options = null,
         ReadOnlySpan<int> keyPermutation = default, ReadOnlySpan<int> queryPermutation = default) where T : unmanaged =>
@@ -183,7 +184,8 @@ public static unsafe partial class Attention
     /// <param name="output">Result [B, S_q, H_q, D].</param>
     /// <param name="mask">Block lists on the same device.</param>
     /// <param name="options">Scale, causal flag, stream, kernel choice; null for the defaults.</param>
-    /// <param name="keyPermutation">Null (identity), int32 [S_k] or [B, H_q, S_k] on the device.</param>
+    /// <param name="keyPermutation">Null (identity), int32 [S_k] or [B, H_q, S_k] on the device; a per-head
+    /// permutation must carry its 3-D shape (a flat [B * H_q * S_k] tensor is refused).</param>
     /// <param name="queryPermutation">Null (identity), int32 [S_q] or [B, H_q, S_q] on the device.</param>
     public static void BlockSparse<T>(ICudaTensor<T> q, ICudaTensor<T> k, ICudaTensor<T> v, ICudaTensor<T> output,
         DeviceBlockMask mask, AttentionOptions? options = null, ICudaTensor<int>? keyPermutation = null,
@@ -199,7 +201,8 @@ public static unsafe partial class Attention
     /// <param name="lse">Log-sum-exp, fp32 [B, H_q, S_q].</param>
     /// <param name="mask">Block lists on the same device.</param>
     /// <param name="options">Scale, causal flag, stream, kernel choice; null for the defaults.</param>
-    /// <param name="keyPermutation">Null (identity), int32 [S_k] or [B, H_q, S_k] on the device.</param>
+    /// <param name="keyPermutation">Null (identity), int32 [S_k] or [B, H_q, S_k] on the device; a per-head
+    /// permutation must carry its 3-D shape (a flat [B * H_q * S_k] tensor is refused).</param>
     /// <param name="queryPermutation">Null (identity), int32 [S_q] or [B, H_q, S_q] on the device.</param>
     public static void BlockSparse<T>(ICudaTensor<T> q, ICudaTensor<T> k, ICudaTensor<T> v, ICudaTensor<T> output,
         ICudaTensor<float> lse, DeviceBlockMask mask, AttentionOptions? options = null,
@@ -369,7 +372,8 @@ public static unsafe partial class Attention
             return Descriptors.Device(permutation, sa_dtype.SA_DTYPE_I32);
         }
         throw new ArgumentException(
-            $"{name} has shape {arg.Shape}; it must be [{sequence}] or [{dims.Batch}, {dims.HeadsQ}, {sequence}].", name);
+            $"{name} has shape {arg.Shape}; it must be [{sequence}] or [{dims.Batch}, {dims.HeadsQ}, {sequence}] " +
+            "(give a per-head permutation its [B, H_q, S] lengths).", name);
     }
 
     private static void BlockSparseDevice<T>(ICudaTensor<T> q, ICudaTensor<T> k, ICudaTensor<T> v, ICudaTensor<T> output,

@@ -221,8 +221,8 @@ public class GpuSparseTests : GpuFixture
         using (var o = new DeviceMirror<BFloat16>(gpu.Output))
         using (var lse = new DeviceMirror<float>(gpu.Lse))
         using (var deviceMask = mask.ToDevice(0))
-        using (var kp = keyFlat.Length == 0 ? null : CudaTensor<int>.FromHost(keyFlat))
-        using (var qp = queryFlat.Length == 0 ? null : CudaTensor<int>.FromHost(queryFlat))
+        using (var kp = DevicePermutation(keyFlat, 2, 4, 611))
+        using (var qp = DevicePermutation(queryFlat, 2, 4, 450))
         {
             Attention.BlockSparse(q.View, k.View, v.View, o.View, lse.View, deviceMask, options, kp, qp);
             o.Download();
@@ -236,6 +236,14 @@ public class GpuSparseTests : GpuFixture
         };
         GpuDenseTests.CompareWithCpu(gpu, cpu, ReferenceBlockSparse.Mask(spec, shape), gpu.ResolvedScale(0));
     }
+
+    // The host overloads take a flat span (S or B * H_q * S entries); device permutations carry their shape.
+    internal static CudaTensor<int>? DevicePermutation(int[] flat, int batch, int heads, int sequence) => flat.Length switch
+    {
+        0 => null,
+        _ when flat.Length == sequence => CudaTensor<int>.FromHost(flat, new nint[] { sequence }),
+        _ => CudaTensor<int>.FromHost(flat, new nint[] { batch, heads, sequence }),
+    };
 
     [TestCase(1, 1000, 4, 2, 64, 128, 256, 0.9f)]
     [TestCase(2, 700, 2, 1, 128, 64, 128, 0.5f)]
