@@ -10,7 +10,6 @@ BUILD=/tmp/sparseattn-build
 LOG="$OUT/run.log"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
 SUITES=${SUITES:-"decode dense"}
-LOOPS=${LOOPS:-""}  # e.g. "1 2": alternative main-loop layouts (SPARSEATTN_FAST_DENSE_LOOP) tested and timed on the bar shapes
 log() { echo "== $*" | tee -a "$LOG"; }
 
 log "device"
@@ -46,20 +45,12 @@ if [ -x "$BUILD/native/tests/sparseattn_native_tests" ]; then
     (cd "$BUILD" && ctest -R '^fast_dense' --output-on-failure 2>&1 | tail -25) | tee -a "$LOG"
 fi
 
-for loop in $LOOPS; do
-    log "fast dense tests, loop layout $loop"
-    (cd "$BUILD" && SPARSEATTN_FAST_DENSE_LOOP=$loop ctest -R '^fast_dense' --output-on-failure 2>&1 | tail -6) | tee -a "$LOG"
-done
 
 for suite in $SUITES; do
     log "bench $suite"
     "$BENCH" --suite "$suite" --json "$OUT/$suite.json" 2>&1 | tee -a "$LOG"
 done
 
-for loop in $LOOPS; do
-    log "bench bar, loop layout $loop"
-    SPARSEATTN_FAST_DENSE_LOOP=$loop "$BENCH" --suite bar --json "$OUT/bar_loop$loop.json" 2>&1 | tee -a "$LOG"
-done
 
 if [ -f .anchors/anchors_bench.py ] && [[ " $SUITES " == *" dense "* ]]; then
     log "anchors"
@@ -67,8 +58,4 @@ if [ -f .anchors/anchors_bench.py ] && [[ " $SUITES " == *" dense "* ]]; then
     log "ratio table"
     python3 bench/gpu/ratio_table.py "$OUT/dense.json" "$OUT/anchors.txt" \
         $([ -f "$OUT/decode.json" ] && echo "$OUT/decode.json") 2>&1 | tee -a "$LOG"
-    for loop in $LOOPS; do
-        log "ratio table, loop layout $loop"
-        python3 bench/gpu/ratio_table.py "$OUT/bar_loop$loop.json" "$OUT/anchors.txt" 2>&1 | tee -a "$LOG"
-    done
 fi

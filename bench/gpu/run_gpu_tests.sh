@@ -75,8 +75,11 @@ if command -v compute-sanitizer >/dev/null; then
     for t in $names; do
       [ "$(date +%s)" -ge "$deadline" ] && { echo "$tool: time budget reached after $n tests"; break; }
       n=$((n + 1))
-      SPARSEATTN_SANITIZE=1 compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin" --run "$t" >>"$results/sanitizer-$tool.log" 2>&1
-      r=$?; [ $r -ne 0 ] && [ $r -ne 77 ] && { errs=$((errs + 1)); echo "$tool: $t rc=$r"; }
+      SPARSEATTN_SANITIZE=1 compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin" --run "$t" >/tmp/sanitizer-one.log 2>&1
+      r=$?; cat /tmp/sanitizer-one.log >>"$results/sanitizer-$tool.log"
+      # A test that makes no CUDA call leaves the sanitizer nothing to instrument (exit 255).
+      grep -q "terminated before first instrumented API call" /tmp/sanitizer-one.log && grep -q "^\[  OK  \]\|^\[ SKIP \]" /tmp/sanitizer-one.log && r=0
+      [ $r -ne 0 ] && [ $r -ne 77 ] && { errs=$((errs + 1)); echo "$tool: $t rc=$r"; }
     done
     summary+=("compute-sanitizer $tool: $n tests, $errs with errors")
   done

@@ -305,10 +305,10 @@ SA_TEST(fast_dense_split_kv_user_workspace_and_varlen) {
     check_fast_matches_reference(v, 601);
 }
 
-SA_TEST(fast_dense_gqa_short_queries) {
+SA_TEST(fast_dense_gqa_packed_short_queries) {
     SA_REQUIRE_CUDA_DEVICE();
-    // Decode-like GQA shapes (the row-packing path's cases): groups that do not divide a tile,
-    // several queries, causal, forced and automatic splits, both tile sizes, fp16.
+    // At S_q <= 64 the query heads of a kv head share the tile rows: groups that do not divide
+    // the tile, several queries, causal, forced and automatic splits, both tile sizes, fp16.
     struct Shape {
         int64_t heads, heads_kv, seqlen_q, seqlen_k, dim;
         int causal, splits;
@@ -346,7 +346,7 @@ SA_TEST(fast_dense_gqa_short_queries) {
         v.splits = splits;
         check_fast_matches_reference(v, seed++);
     }
-    DenseCase b;  // [B, H, S, D] strides
+    DenseCase b;  // [B, H, S, D] strides with packing
     b.bhsd = true;
     b.heads = 9;
     b.heads_kv = 3;

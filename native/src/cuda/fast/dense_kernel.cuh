@@ -57,19 +57,24 @@ struct DenseKeySchedule {
 };
 
 // Bottom-right causal (key j allowed for query i iff j <= i + S_k - S_q) plus the ragged
-// key end; only tiles that cross a boundary pay for per-element masking.
+// key end; only tiles that cross a boundary pay for per-element masking. Tile rows are
+// (query, head) pairs when GQA heads are packed: query = row / pack.
 template <bool kCausal>
 struct CausalMask {
     int seqlen_q;
     int seqlen_k;
+    int pack;
+    __device__ int query(int row) const { return pack == 1 ? row : row / pack; }
     __device__ int key_end_for_rows(int row_end) const {  // keys any row < row_end may see
-        return kCausal ? min(seqlen_k, row_end + seqlen_k - seqlen_q) : seqlen_k;
+        return kCausal ? min(seqlen_k, query(row_end - 1) + 1 + seqlen_k - seqlen_q) : seqlen_k;
     }
+    // row0 is the tile's first (smallest-query) row: a tile is clean for every row if clean for it.
     __device__ bool tile_is_partial(int row0, int key0, int block_n) const {
-        return key0 + block_n > seqlen_k || (kCausal && key0 + block_n - 1 > row0 + seqlen_k - seqlen_q);
+        return key0 + block_n > seqlen_k ||
+               (kCausal && key0 + block_n - 1 > query(row0) + seqlen_k - seqlen_q);
     }
-    __device__ bool allowed(int row, int key) const {
-        return key < seqlen_k && (!kCausal || key <= row + seqlen_k - seqlen_q);
+    __device__ int key_limit(int row) const {  // keys < key_limit are allowed for this row
+        return kCausal ? min(seqlen_k, query(row) + 1 + seqlen_k - seqlen_q) : seqlen_k;
     }
 };
 
@@ -108,6 +113,45 @@ __device__ __forceinline__ void load_tile_async(T* smem, const T* base, int64_t 
     }
 }
 
+// Copies query tile rows [row0, row0 + kRows) (packed (query, head) rows when pack > 1) into
+// padded shared memory; rows at or past row_limit are zero filled.
+template <int kRows, int kD, int kLd, int kThreads, typename T>
+__device__ __forceinline__ void load_q_tile_async(T* smem, const T* base, int64_t q_seq,
+                                                  int64_t q_head, int pack, int row0,
+                                                  int row_limit, int tid) {
+    if (pack == 1) {
+        load_tile_async<kRows, kD, kLd, kThreads>(smem, base, q_seq, row0, row_limit, tid);
+        return;
+    }
+    constexpr int kChunksPerRow = kD / 8;
+    constexpr int kChunks = kRows * kChunksPerRow;
+    for (int idx = tid; idx < kChunks; idx += kThreads) {
+        const int r = idx / kChunksPerRow;
+        const int c = (idx % kChunksPerRow) * 8;
+        const int row = row0 + r;
+        const bool valid = row < row_limit;
+        const T* src = valid ? base + int64_t(row / pack) * q_seq + int64_t(row % pack) * q_head + c : base;
+        common::cp_async_16_zfill(common::smem_addr(smem + r * kLd + c), src, valid);
+    }
+}
+
+// Reduces N values (N a power of two) pairwise: log2(N) dependent steps instead of N. The
+// width is a template parameter so every index is a compile-time constant (a halving run-time
+// loop left the array in local memory).
+template <int W, int N, typename Op>
+__device__ __forceinline__ float tree_reduce_step(float (&v)[N], Op op) {
+#pragma unroll
+    for (int i = 0; i < W; ++i) v[i] = op(v[i], v[i + W]);
+    if constexpr (W > 1) return tree_reduce_step<W / 2>(v, op);
+    else return v[0];
+}
+
+template <int N, typename Op>
+__device__ __forceinline__ float tree_reduce(float (&v)[N], Op op) {
+    static_assert(N >= 2 && (N & (N - 1)) == 0, "tree_reduce needs a power of two >= 2");
+    return tree_reduce_step<N / 2>(v, op);
+}
+
 template <typename T, typename Traits, bool kCausal>
 __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
     dense_forward_kernel(const __grid_constant__ DenseParams p) {
@@ -126,7 +170,10 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
     // Causal: the longest query tiles (largest m) are scheduled first.
     const int m_block = kCausal ? p.num_m_blocks - 1 - m_linear : m_linear;
     const int split = blockIdx.y;
-    const int b = bh / p.heads_q, h = bh % p.heads_q, hk = h / p.group;
+    const int pack = p.pack_group;
+    const int b = bh / p.grid_heads;
+    const int h0 = (bh % p.grid_heads) * pack;  // query head of row offset 0
+    const int hk = h0 / p.group;
 
     int q_start = 0, k_start = 0, seqlen_q = p.seqlen_q, seqlen_k = p.seqlen_k;
     if (p.cu_seqlens_q != nullptr) {
@@ -135,15 +182,16 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
         k_start = p.cu_seqlens_k[b];
         seqlen_k = p.cu_seqlens_k[b + 1] - k_start;
     }
+    const int rows_total = seqlen_q * pack;
     const int m0 = m_block * kBM;
-    if (m0 >= seqlen_q) return;
+    if (m0 >= rows_total) return;
 
-    const T* q_base = static_cast<const T*>(p.q) + b * p.q_batch + int64_t(q_start) * p.q_seq + h * p.q_head;
+    const T* q_base = static_cast<const T*>(p.q) + b * p.q_batch + int64_t(q_start) * p.q_seq + h0 * p.q_head;
     const T* k_base = static_cast<const T*>(p.k) + b * p.k_batch + int64_t(k_start) * p.k_seq + hk * p.k_head;
     const T* v_base = static_cast<const T*>(p.v) + b * p.v_batch + int64_t(k_start) * p.v_seq + hk * p.v_head;
 
-    const CausalMask<kCausal> mask{seqlen_q, seqlen_k};
-    const int key_end = max(0, mask.key_end_for_rows(min(m0 + kBM, seqlen_q)));
+    const CausalMask<kCausal> mask{seqlen_q, seqlen_k, pack};
+    const int key_end = max(0, mask.key_end_for_rows(min(m0 + kBM, rows_total)));
     const int tiles = (key_end + kBN - 1) / kBN;
     const int per_split = (tiles + p.num_splits - 1) / p.num_splits;
     const DenseKeySchedule schedule{min(tiles, split * per_split), min(tiles, (split + 1) * per_split)};
@@ -151,7 +199,7 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
     // Row state: each lane holds rows g and g+8 of each of its warp's 16-row tiles.
     const int g = lane / 4, t = lane % 4;
     const int warp_row0 = warp * kMT * 16;
-    const bool warp_active = m0 + warp_row0 < seqlen_q;  // decode: idle warps skip the math
+    const bool warp_active = m0 + warp_row0 < rows_total;  // decode: idle warps skip the math
     float o_acc[kMT][kDT][4];
     common::RowState rows[kMT][2];
 #pragma unroll
@@ -165,7 +213,7 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
 
     const int steps = schedule.count();
     if (steps > 0) {
-        load_tile_async<kBM, kD, kLd, L::kThreads>(sQ, q_base, p.q_seq, m0, seqlen_q, tid);
+        load_q_tile_async<kBM, kD, kLd, L::kThreads>(sQ, q_base, p.q_seq, p.q_head, pack, m0, rows_total, tid);
 #pragma unroll
         for (int s = 0; s < kStages - 1; ++s) {
             if (s < steps) {
@@ -183,6 +231,12 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
     const int v_lane = (((lane / 8) % 2) * 8 + lane % 8) * kLd + (lane / 16) * 8;
     const float scale_log2 = p.scale_log2;
 
+    // Tiles are visited partial-first, so the masked steps are a prefix.
+    int n_masked = 0;
+    while (n_masked < steps && mask.tile_is_partial(m0, schedule.tile(n_masked) * kBN, kBN)) ++n_masked;
+
+    // A plain loop body (not a callable): passing the accumulators by reference would move
+    // them to local memory.
     for (int step = 0; step < steps; ++step) {
         common::cp_async_wait<kStages - 2>();
         __syncthreads();
@@ -198,7 +252,6 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
         }
         if (!warp_active) continue;
         const int stage = step % kStages;
-        const int n0 = schedule.tile(step) * kBN;
         const uint32_t k_smem = common::smem_addr(sK + stage * L::kKvElems + k_lane);
         const uint32_t v_smem = common::smem_addr(sV + stage * L::kKvElems + v_lane);
 
@@ -228,41 +281,43 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
             }
         }
 
-        if (mask.tile_is_partial(m0, n0, kBN)) {
+        if (step < n_masked) {
+            const int n0 = schedule.tile(step) * kBN;
 #pragma unroll
             for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-                for (int nt = 0; nt < kNT; ++nt)
+                for (int half = 0; half < 2; ++half) {
+                    const int limit = mask.key_limit(m0 + warp_row0 + mt * 16 + g + half * 8) - n0;
 #pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const int row = m0 + warp_row0 + mt * 16 + g + (e / 2) * 8;
-                        const int key = n0 + nt * 8 + 2 * t + (e % 2);
-                        if (!mask.allowed(row, key)) s_acc[mt][nt][e] = -INFINITY;
-                    }
+                    for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+                        for (int e = 0; e < 2; ++e)
+                            if (nt * 8 + 2 * t + e >= limit) s_acc[mt][nt][2 * half + e] = -INFINITY;
+                }
         }
 
-        // Online softmax; P overwrites S in place.
+        // Online softmax; P leaves as packed 16-bit pairs (the A operand of P V) so the fp32
+        // scores die here.
+        uint32_t p_pack[kMT][kNT][2];
 #pragma unroll
         for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
             for (int half = 0; half < 2; ++half) {
-                float tile_max = -INFINITY;
+                float mx[kNT];
 #pragma unroll
-                for (int nt = 0; nt < kNT; ++nt)
-                    tile_max = fmaxf(tile_max, fmaxf(s_acc[mt][nt][2 * half], s_acc[mt][nt][2 * half + 1]));
-                tile_max = common::quad_max(tile_max);
+                for (int nt = 0; nt < kNT; ++nt) mx[nt] = fmaxf(s_acc[mt][nt][2 * half], s_acc[mt][nt][2 * half + 1]);
+                const float tile_max = common::quad_max(tree_reduce(mx, [](float x, float y) { return fmaxf(x, y); }));
                 float max_scaled;
                 const float alpha = common::online_softmax_rescale(rows[mt][half], tile_max, scale_log2, max_scaled);
-                float sum = 0.f;
+                float sums[kNT];
 #pragma unroll
-                for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-                    for (int e = 2 * half; e < 2 * half + 2; ++e) {
-                        const float pr = common::softmax_prob(s_acc[mt][nt][e], scale_log2, max_scaled);
-                        s_acc[mt][nt][e] = pr;
-                        sum += pr;
-                    }
-                rows[mt][half].sum_partial += sum;
+                for (int nt = 0; nt < kNT; ++nt) {
+                    const float p0 = common::softmax_prob(s_acc[mt][nt][2 * half], scale_log2, max_scaled);
+                    const float p1 = common::softmax_prob(s_acc[mt][nt][2 * half + 1], scale_log2, max_scaled);
+                    p_pack[mt][nt][half] = common::pack2<T>(p0, p1);
+                    sums[nt] = p0 + p1;
+                }
+                rows[mt][half].sum_partial += tree_reduce(sums, [](float x, float y) { return x + y; });
 #pragma unroll
                 for (int dt = 0; dt < kDT; ++dt) {
                     o_acc[mt][dt][2 * half] *= alpha;
@@ -271,16 +326,16 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
             }
         }
 
-        // O += P V, P re-packed from the S accumulators as the A operand.
+        // O += P V
 #pragma unroll
         for (int kk = 0; kk < kBN / 16; ++kk) {
             uint32_t a[kMT][4];
 #pragma unroll
             for (int mt = 0; mt < kMT; ++mt) {
-                a[mt][0] = common::pack2<T>(s_acc[mt][2 * kk][0], s_acc[mt][2 * kk][1]);
-                a[mt][1] = common::pack2<T>(s_acc[mt][2 * kk][2], s_acc[mt][2 * kk][3]);
-                a[mt][2] = common::pack2<T>(s_acc[mt][2 * kk + 1][0], s_acc[mt][2 * kk + 1][1]);
-                a[mt][3] = common::pack2<T>(s_acc[mt][2 * kk + 1][2], s_acc[mt][2 * kk + 1][3]);
+                a[mt][0] = p_pack[mt][2 * kk][0];
+                a[mt][1] = p_pack[mt][2 * kk][1];
+                a[mt][2] = p_pack[mt][2 * kk + 1][0];
+                a[mt][3] = p_pack[mt][2 * kk + 1][1];
             }
 #pragma unroll
             for (int dp = 0; dp < kDT / 2; ++dp) {
@@ -307,9 +362,11 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
             const bool any = l > 0.f;
             const float inv = any ? 1.f / l : 0.f;
             const float lse = any ? rows[mt][half].max_raw * p.scale + logf(l) : -INFINITY;
-            if (row >= seqlen_q) continue;
+            if (row >= rows_total) continue;
+            const int qi = mask.query(row);
+            const int h = h0 + (pack == 1 ? 0 : row - qi * pack);
             if (to_partial) {
-                const int64_t prow = (int64_t(split) * p.batch * p.heads_q + bh) * p.seqlen_q + row;
+                const int64_t prow = (int64_t(split) * p.batch * p.heads_q + int64_t(b) * p.heads_q + h) * p.seqlen_q + qi;
                 float* o_row = p.o_partial + prow * kD;
 #pragma unroll
                 for (int dt = 0; dt < kDT; ++dt)
@@ -317,13 +374,13 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
                         make_float2(o_acc[mt][dt][2 * half] * inv, o_acc[mt][dt][2 * half + 1] * inv);
                 if (t == 0) p.lse_partial[prow] = lse;
             } else {
-                T* o_row = static_cast<T*>(p.out) + b * p.o_batch + int64_t(q_start + row) * p.o_seq + h * p.o_head;
+                T* o_row = static_cast<T*>(p.out) + b * p.o_batch + int64_t(q_start + qi) * p.o_seq + h * p.o_head;
 #pragma unroll
                 for (int dt = 0; dt < kDT; ++dt)
                     *reinterpret_cast<uint32_t*>(o_row + dt * 8 + 2 * t) =
                         common::pack2<T>(o_acc[mt][dt][2 * half] * inv, o_acc[mt][dt][2 * half + 1] * inv);
                 if (t == 0 && p.lse != nullptr)
-                    p.lse[b * p.lse_batch + h * p.lse_head + int64_t(q_start + row) * p.lse_seq] = lse;
+                    p.lse[b * p.lse_batch + h * p.lse_head + int64_t(q_start + qi) * p.lse_seq] = lse;
             }
         }
     }

@@ -18,7 +18,7 @@ struct DenseKernel {
                 prepare_kernel(fn(), Layout::kSmemBytes, Layout::kThreads, device)};
     }
     static void launch(const DenseParams& p, cudaStream_t stream) {
-        const dim3 grid(unsigned(p.num_m_blocks) * unsigned(p.batch) * unsigned(p.heads_q),
+        const dim3 grid(unsigned(p.num_m_blocks) * unsigned(p.batch) * unsigned(p.grid_heads),
                         unsigned(p.num_splits));
         dense_forward_kernel<T, Traits, kCausal>
             <<<grid, Layout::kThreads, Layout::kSmemBytes, stream>>>(p);
@@ -31,7 +31,7 @@ struct DenseKernel {
     }
 };
 
-// Calls f.template operator()<Kernel>() for the kernel matching the runtime flags.
+// Calls f(Kernel{}) for the kernel matching the runtime flags.
 template <int D, typename F>
 auto with_dense_kernel(sa_dtype dtype, bool small_m, bool causal, F&& f) {
     auto by_type = [&](auto type_tag) {

@@ -18,7 +18,7 @@ struct DenseKernelInfo {
 template <int D>
 DenseKernelInfo dense_kernel_info(sa_dtype dtype, bool small_m, bool causal, int device);
 
-// Launches the main kernel (grid: m blocks x batch x heads, splits) and, when
+// Launches the main kernel (grid: m blocks x batch x grid heads, splits) and, when
 // p.num_splits > 1, the combine kernel.
 template <int D>
 void dense_run(const DenseParams& p, sa_dtype dtype, bool small_m, bool causal,

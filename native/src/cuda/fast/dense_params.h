@@ -29,7 +29,13 @@ struct DenseParams {
     float scale;        // natural-log scale for the LSE
     float scale_log2;   // scale * log2(e), folded into exp2
 
-    int32_t num_m_blocks;
+    // GQA row packing: with pack_group = group the query tile's rows are (query, head in group)
+    // pairs of one kv head, row r = query * pack_group + head offset, so K/V stream once per kv
+    // head; 1 otherwise. grid_heads is heads_kv when packed, heads_q when not.
+    int32_t pack_group;
+    int32_t grid_heads;
+
+    int32_t num_m_blocks;  // over seqlen_q * pack_group rows
     int32_t num_splits;  // 1: write out directly; >1: partials to the workspace
     float* o_partial;    // [splits, B*H, seqlen_q, D] fp32
     float* lse_partial;  // [splits, B*H, seqlen_q] fp32

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -71,6 +72,7 @@ DenseKernelInfo kernel_info(int64_t head_dim, sa_dtype dtype, bool small_m, bool
 struct DensePlan {
     bool small_m;
     bool causal;
+    int pack_group;  // query heads sharing a kv head packed into the tile rows (1: not packed)
     int block_m;
     int num_m_blocks;
     int num_splits;
@@ -97,13 +99,19 @@ int choose_splits(int64_t blocks, int64_t key_tiles, int64_t slots) {
 
 DensePlan make_plan(const AttentionProblem& p) {
     DensePlan plan{};
-    plan.small_m = p.seqlen_q <= kShortQueryRows;
+    // Short queries with GQA: the group's query heads fill one tile's rows so each K/V tile is
+    // read once per kv head instead of once per query head.
+    const int64_t group = p.heads_q / p.heads_kv;
+    plan.pack_group = group > 1 && group <= 65536 && p.seqlen_q <= kShortQueryRows ? int(group) : 1;
+    const int64_t packed_rows = p.seqlen_q * plan.pack_group;
+    const int64_t grid_heads = plan.pack_group > 1 ? p.heads_kv : p.heads_q;
+    plan.small_m = packed_rows <= kShortQueryRows;
     plan.causal = p.causal;
     const DenseKernelInfo info = kernel_info(p.head_dim, p.dtype, plan.small_m, p.causal, p.device_id);
     plan.block_m = info.block_m;
-    plan.num_m_blocks = int((p.seqlen_q + info.block_m - 1) / info.block_m);
+    plan.num_m_blocks = int((packed_rows + info.block_m - 1) / info.block_m);
     const int64_t key_tiles = (p.seqlen_k + info.block_n - 1) / info.block_n;
-    const int64_t blocks = int64_t(plan.num_m_blocks) * p.batch * p.heads_q;
+    const int64_t blocks = int64_t(plan.num_m_blocks) * p.batch * grid_heads;
     if (p.num_splits == 1) {
         plan.num_splits = 1;
     } else if (p.num_splits > 1) {
@@ -235,6 +243,8 @@ void dense_forward(const AttentionProblem& p) {
     params.cu_seqlens_k = p.cu_seqlens_k;
     params.scale = p.scale;
     params.scale_log2 = p.scale * 1.4426950408889634f;
+    params.pack_group = plan.pack_group;
+    params.grid_heads = int32_t(plan.pack_group > 1 ? p.heads_kv : p.heads_q);
     params.num_m_blocks = plan.num_m_blocks;
     params.num_splits = plan.num_splits;
 
