@@ -26,11 +26,14 @@ internal sealed unsafe class CudaMemoryHandle : SafeHandleZeroOrMinusOneIsInvali
     /// <summary>Allocates <paramref name="bytes"/> bytes on <paramref name="device"/>.</summary>
     /// <param name="device">CUDA ordinal.</param>
     /// <param name="bytes">Size in bytes.</param>
-    public static CudaMemoryHandle Allocate(int device, nuint bytes)
+    /// <param name="handle">The allocation; an invalid handle unless the status is SA_OK.</param>
+    /// <returns>The native status.</returns>
+    public static sa_status Allocate(int device, nuint bytes, out CudaMemoryHandle handle)
     {
         void* pointer = null;
-        NativeStatus.Check(NativeMethods.sa_cuda_malloc(device, bytes, &pointer));
-        return new CudaMemoryHandle((nint)pointer, device, bytes);
+        var status = NativeMethods.sa_cuda_malloc(device, bytes, &pointer);
+        handle = status == sa_status.SA_OK ? new CudaMemoryHandle((nint)pointer, device, bytes) : new CudaMemoryHandle();
+        return status;
     }
 
     /// <inheritdoc />
@@ -57,11 +60,14 @@ internal sealed unsafe class CudaStreamHandle : SafeHandleZeroOrMinusOneIsInvali
 
     /// <summary>Creates a stream on <paramref name="device"/>.</summary>
     /// <param name="device">CUDA ordinal.</param>
-    public static CudaStreamHandle Create(int device)
+    /// <param name="handle">The stream; an invalid handle unless the status is SA_OK.</param>
+    /// <returns>The native status.</returns>
+    public static sa_status Create(int device, out CudaStreamHandle handle)
     {
         void* stream = null;
-        NativeStatus.Check(NativeMethods.sa_cuda_stream_create(device, &stream));
-        return new CudaStreamHandle((nint)stream, device);
+        var status = NativeMethods.sa_cuda_stream_create(device, &stream);
+        handle = status == sa_status.SA_OK ? new CudaStreamHandle((nint)stream, device) : new CudaStreamHandle();
+        return status;
     }
 
     /// <inheritdoc />

@@ -4,8 +4,8 @@ namespace SparseAttn.Interop;
 
 /// <summary>
 /// Every function of <c>sparseattn.h</c>, with the C names verbatim. Pointers are raw; callers pin
-/// host memory for the duration of the call and check the returned status with
-/// <see cref="NativeStatus.Check(sa_status)"/>.
+/// host memory for the duration of the call; the SparseAttn assembly maps the returned status to its
+/// exceptions, with <see cref="NativeMessages.LastError"/> as the message.
 /// </summary>
 internal static unsafe partial class NativeMethods
 {

@@ -66,6 +66,12 @@ public static class CliApp
         {
             return body();
         }
+        catch (SparseAttnException ex)
+        {
+            // A CUDA or internal failure of the native library: the run itself failed, the arguments were fine.
+            console.MarkupLineInterpolated($"[red]failure:[/] {ex.Message}");
+            return ExitCodes.Failure;
+        }
         catch (Exception ex) when (ex is UsageException or ArgumentException or InvalidDataException or FileNotFoundException
                                        or DirectoryNotFoundException or NotSupportedException)
         {

@@ -31,7 +31,7 @@ public sealed unsafe class CudaStream : IDisposable
     /// <exception cref="NotSupportedException">The CUDA backend is not built or there is no such device.</exception>
     public static CudaStream Create(int device = 0)
     {
-        var handle = CudaStreamHandle.Create(device);
+        NativeStatus.Check(CudaStreamHandle.Create(device, out var handle));
         return new CudaStream(handle, handle.DangerousGetHandle(), device);
     }
 

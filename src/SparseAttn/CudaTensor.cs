@@ -128,7 +128,7 @@ public sealed unsafe class CudaTensor<T> : ICudaTensor<T>, IDisposable where T :
         var copy = (nint[])lengths.Clone();
         var bytes = checked((nuint)(Shapes.ElementCount(copy) * Unsafe.SizeOf<T>()));
         // A zero-byte tensor still gets a distinct, freeable allocation.
-        var handle = CudaMemoryHandle.Allocate(device, bytes == 0 ? 1 : bytes);
+        NativeStatus.Check(CudaMemoryHandle.Allocate(device, bytes == 0 ? 1 : bytes, out var handle));
         return new CudaTensor<T>(handle, copy);
     }
 

@@ -1,16 +1,13 @@
-using System.Runtime.InteropServices;
+using SparseAttn.Interop;
 
-namespace SparseAttn.Interop;
+namespace SparseAttn;
 
-/// <summary>Maps native status codes to exceptions, with the thread-local native message.</summary>
-internal static unsafe class NativeStatus
+/// <summary>
+/// Maps native status codes to the public exceptions, with the thread-local native message. The
+/// interop layer only returns statuses; this assembly owns the exception types.
+/// </summary>
+internal static class NativeStatus
 {
-    /// <summary>The message of the last failed call on this thread ("" if none).</summary>
-    public static string LastError()
-    {
-        var message = NativeMethods.sa_last_error();
-        return message is null ? string.Empty : Marshal.PtrToStringUTF8((nint)message) ?? string.Empty;
-    }
 
     /// <summary>Throws the exception that matches <paramref name="status"/> unless it is SA_OK.</summary>
     /// <param name="status">The status a native call returned.</param>
@@ -18,7 +15,7 @@ internal static unsafe class NativeStatus
     {
         if (status != sa_status.SA_OK)
         {
-            throw ToException(status, LastError());
+            throw ToException(status, NativeMessages.LastError());
         }
     }
 
