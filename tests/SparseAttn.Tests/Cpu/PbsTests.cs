@@ -31,13 +31,25 @@ public class PbsTests
         return new PlanCase(c, plan, expected, block, segment);
     }
 
+    private static bool AllNearTie(PbsReferencePlan plan, int b, int hq)
+    {
+        for (int x = 0; x < b; x++)
+        for (int h = 0; h < hq; h++)
+            if (!plan.NearTie[x, h]) return false;
+        return true;
+    }
+
     private static int Perm(PbsPlan plan, int b, int h, int x) =>
         plan.KeyPermutation[(b * plan.Heads + h) * plan.SequenceLength + x];
 
     [TestCaseSource(nameof(Cases))]
     public void PlanMatchesTheOracle(int b, int s, int hq, int hkv, int d, int block, int segment, float tau)
     {
-        var p = MakePlan(b, s, hq, hkv, d, block, segment, tau, "oracle");
+        // Heads whose order hinges on a near tie are not compared; fresh inputs are drawn until
+        // at least one head is decided (ties are common with hundreds of keys per segment).
+        PlanCase p = MakePlan(b, s, hq, hkv, d, block, segment, tau, "oracle");
+        for (int attempt = 1; attempt < 8 && AllNearTie(p.Expected, b, hq); attempt++)
+            p = MakePlan(b, s, hq, hkv, d, block, segment, tau, $"oracle attempt {attempt}");
         var shape = p.Case.Shape;
         Assert.That(p.Plan.KeyPermutation.Length, Is.EqualTo(b * hq * s), p.Case.Context);
         int nBlocks = ReferenceBlockSparse.BlockCount(s, block);
