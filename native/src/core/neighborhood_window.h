@@ -23,14 +23,16 @@ SA_HOST_DEVICE KeyRange neighborhood_window(int32_t u, int32_t group_length, int
                                             int32_t stride, bool causal) {
     KeyRange r;
     if (causal) {
-        int32_t leader = (u / stride) * stride + stride - 1;
-        if (leader > group_length - 1) leader = group_length - 1;
+        // Compared before adding so u near INT32_MAX cannot overflow.
+        const int32_t base = (u / stride) * stride;
+        const int32_t leader = base > group_length - stride ? group_length - 1 : base + stride - 1;
         int32_t start = leader - kernel + 1;
         r.start = start < 0 ? 0 : start;
         r.end = u + 1;
     } else {
-        int32_t leader = (u / stride) * stride + stride / 2;
-        if (leader > group_length - 1) leader = group_length - 1;
+        const int32_t base = (u / stride) * stride;
+        const int32_t leader =
+            base > group_length - 1 - stride / 2 ? group_length - 1 : base + stride / 2;
         const int32_t left = kernel / 2;
         int32_t start = leader - left;
         const int32_t max_start = group_length - kernel;

@@ -699,7 +699,9 @@ AttentionProblem validate_neighborhood(const sa_tensor* q, const sa_tensor* k,
     AttentionProblem p = validate_batched(Family::Neighborhood, q, k, v, out, lse, options);
     p.neighborhood = validate_neighborhood_params(params);
     int64_t tokens = 1;
-    for (int32_t i = 0; i < p.neighborhood.rank; ++i) tokens *= p.neighborhood.grid[i];
+    for (int32_t i = 0; i < p.neighborhood.rank; ++i)
+        if (__builtin_mul_overflow(tokens, static_cast<int64_t>(p.neighborhood.grid[i]), &tokens))
+            fail_invalid("params->grid: the product of the grid sizes overflows int64");
     if (p.seqlen_q != tokens)
         fail_invalid("q: shape[1] (S = %lld) must equal the product of params->grid (%lld)",
                      ll(p.seqlen_q), ll(tokens));
