@@ -39,3 +39,42 @@ SA_TEST(robustness_neighborhood_grid_product_overflow) {
     CHECK_ERROR(sa_neighborhood_forward(q.d(), k.d(), v.d(), out.d(), nullptr, &params, nullptr),
                 SA_ERROR_INVALID_ARGUMENT, "params->grid", "overflows int64");
 }
+
+namespace {
+// One query block listing key blocks `entries` (capacity = entries.size()).
+struct OneRowLists {
+    HostTensor num = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, 1});
+    HostTensor idx;
+    explicit OneRowLists(std::initializer_list<int32_t> entries) {
+        idx = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, 1, static_cast<int64_t>(entries.size())});
+        num.set_at(0, static_cast<double>(entries.size()));
+        int64_t i = 0;
+        for (int32_t e : entries) idx.set_at(i++, e);
+    }
+};
+}  // namespace
+
+// s_q and s_k up to INT64_MAX are rounded up to block counts without overflowing.
+SA_TEST(robustness_pair_count_int64_max_lengths) {
+    OneRowLists l({0});
+    const int64_t max64 = std::numeric_limits<int64_t>::max();
+    int64_t pairs = -1;
+    REQUIRE_OK(sa_block_sparse_pair_count(1, max64, 64, 64, 0, l.num.d(), l.idx.d(), &pairs));
+    CHECK_EQ(pairs, int64_t{64});
+    REQUIRE_OK(sa_block_sparse_pair_count(1, max64, 64, 64, 1, l.num.d(), l.idx.d(), &pairs));
+    CHECK_EQ(pairs, int64_t{64});
+}
+
+// A huge s_k (2^40 keys) costs no key-block-sized scratch: repeats are still found.
+SA_TEST(robustness_pair_count_huge_key_length_repeats) {
+    const int64_t s_k = int64_t{1} << 40;
+    OneRowLists ok({7, 1 << 30});
+    int64_t pairs = -1;
+    REQUIRE_OK(sa_block_sparse_pair_count(64, s_k, 64, 64, 0, ok.num.d(), ok.idx.d(), &pairs));
+    CHECK_EQ(pairs, int64_t{2 * 64 * 64});
+    OneRowLists repeated({1 << 30, 7, 1 << 30});
+    CHECK_ERROR(sa_block_sparse_pair_count(64, s_k, 64, 64, 0, repeated.num.d(),
+                                           repeated.idx.d(), &pairs),
+                SA_ERROR_INVALID_ARGUMENT, "key block 1073741824 listed more than once",
+                "[0, 0, 0]");
+}

@@ -475,7 +475,13 @@ std::vector<uint8_t>& scratch_marks(size_t n) {
 void check_list_contents(const IndexView& num, const IndexView& idx, const IndexView* full_num,
                          const IndexView* full_idx, int64_t batch, int64_t heads, int64_t rows,
                          int64_t num_k_blocks, bool check_repeats) {
-    std::vector<uint8_t>& marks = scratch_marks(check_repeats ? static_cast<size_t>(num_k_blocks) : 0);
+    // Marks cost one byte per key block; past this many blocks (a pair count for a huge s_k)
+    // repeats are found by sorting each row instead.
+    constexpr int64_t kMaxMarkedBlocks = int64_t{1} << 24;
+    const bool sort_rows = check_repeats && num_k_blocks > kMaxMarkedBlocks;
+    std::vector<uint8_t>& marks =
+        scratch_marks(check_repeats && !sort_rows ? static_cast<size_t>(num_k_blocks) : 0);
+    std::vector<int32_t> row_entries;
     struct Lists { const IndexView* num; const IndexView* idx; };
     const Lists lists[2] = {{&num, &idx}, {full_num, full_idx}};
     const int64_t capacity[2] = {idx.view.t->shape[3], full_idx ? full_idx->view.t->shape[3] : 0};
@@ -500,7 +506,9 @@ void check_list_contents(const IndexView& num, const IndexView& idx, const Index
                                          "[0, %lld)", lists[li].idx->view.name, ll(b), ll(h),
                                          ll(r), c, j, ll(num_k_blocks));
                         }
-                        if (check_repeats) {
+                        if (sort_rows) {
+                            row_entries.push_back(j);
+                        } else if (check_repeats) {
                             if (marks[j]) {
                                 std::fill(marks.begin(), marks.end(), 0);
                                 fail_invalid("%s[%lld, %lld, %lld, %d] = %d: key block listed "
@@ -511,7 +519,15 @@ void check_list_contents(const IndexView& num, const IndexView& idx, const Index
                         }
                     }
                 }
-                if (check_repeats)
+                if (sort_rows) {
+                    std::sort(row_entries.begin(), row_entries.end());
+                    const auto repeat =
+                        std::adjacent_find(row_entries.begin(), row_entries.end());
+                    if (repeat != row_entries.end())
+                        fail_invalid("block lists: key block %d listed more than once in row "
+                                     "[%lld, %lld, %lld]", *repeat, ll(b), ll(h), ll(r));
+                    row_entries.clear();
+                } else if (check_repeats)
                     for (int li = 0; li < 2; ++li) {
                         if (lists[li].num == nullptr) continue;
                         const int32_t n = *index_row(*lists[li].num, b, h, r);
@@ -1034,8 +1050,9 @@ int64_t block_sparse_pair_count(int64_t s_q, int64_t s_k, int32_t block_q, int32
     require_block_size(block_q, "block_q");
     require_block_size(block_k, "block_k");
     if (causal != 0 && causal != 1) fail_invalid("causal must be 0 or 1, got %d", causal);
-    const int64_t nq = (s_q + block_q - 1) / block_q;
-    const int64_t nk = (s_k + block_k - 1) / block_k;
+    // Rounded up without adding first: s_q and s_k may be as large as INT64_MAX.
+    const int64_t nq = s_q / block_q + (s_q % block_q != 0);
+    const int64_t nk = s_k / block_k + (s_k % block_k != 0);
     const View probe = check_tensor(kv_num_blocks, "kv_num_blocks", 3, "[B, H, nQ]", true);
     if (probe.t->device_type != SA_DEVICE_CPU)
         fail_invalid("kv_num_blocks: must be a host (CPU) tensor for pair counting, got device "
