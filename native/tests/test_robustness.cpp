@@ -78,3 +78,30 @@ SA_TEST(robustness_pair_count_huge_key_length_repeats) {
                 SA_ERROR_INVALID_ARGUMENT, "key block 1073741824 listed more than once",
                 "[0, 0, 0]");
 }
+
+// A loose max_seqlen (INT32_MAX) on the CPU costs no work for rows that do not exist and
+// gives the same result as the exact bound.
+SA_TEST(robustness_varlen_loose_max_seqlen) {
+    HostTensor q = HostTensor::contiguous(SA_DTYPE_F32, {5, 2, 4});
+    HostTensor k = HostTensor::contiguous(SA_DTYPE_F32, {7, 1, 4});
+    HostTensor v = HostTensor::contiguous(SA_DTYPE_F32, {7, 1, 4});
+    HostTensor exact = HostTensor::contiguous(SA_DTYPE_F32, {5, 2, 4});
+    HostTensor loose = HostTensor::contiguous(SA_DTYPE_F32, {5, 2, 4});
+    HostTensor cq = HostTensor::contiguous(SA_DTYPE_I32, {3});
+    HostTensor ck = HostTensor::contiguous(SA_DTYPE_I32, {3});
+    q.fill_random();
+    k.fill_random();
+    v.fill_random();
+    cq.set_at(1, 2);
+    cq.set_at(2, 5);
+    ck.set_at(1, 4);
+    ck.set_at(2, 7);
+    sa_attention_options o;
+    sa_attention_options_init(&o);
+    o.causal = 1;
+    REQUIRE_OK(sa_dense_forward_varlen(q.d(), k.d(), v.d(), exact.d(), nullptr, cq.d(), ck.d(),
+                                       3, 4, &o));
+    REQUIRE_OK(sa_dense_forward_varlen(q.d(), k.d(), v.d(), loose.d(), nullptr, cq.d(), ck.d(),
+                                       kMax32, kMax32, &o));
+    CHECK(exact.storage == loose.storage);
+}

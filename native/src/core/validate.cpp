@@ -408,12 +408,15 @@ AttentionProblem validate_batched(Family family, const sa_tensor* q, const sa_te
 
 // Reads cu_seqlens contents on the host: starts at 0, non-decreasing, ends at total, every
 // length within max_seqlen.
-void check_cu_seqlens_contents(const View& cu, int64_t total, int32_t max_seqlen,
-                               const char* total_name, const char* max_name) {
+// Returns the longest sequence.
+int64_t check_cu_seqlens_contents(const View& cu, int64_t total, int32_t max_seqlen,
+                                  const char* total_name, const char* max_name) {
     const int32_t* c = static_cast<const int32_t*>(cu.t->data);
     const int64_t n = cu.t->shape[0];
     if (c[0] != 0) fail_invalid("%s[0] must be 0, got %d", cu.name, c[0]);
+    int64_t longest = 0;
     for (int64_t i = 1; i < n; ++i) {
+        longest = std::max(longest, static_cast<int64_t>(c[i]) - c[i - 1]);
         if (c[i] < c[i - 1])
             fail_invalid("%s must be non-decreasing: %s[%lld] = %d < %s[%lld] = %d", cu.name,
                          cu.name, ll(i), c[i], cu.name, ll(i - 1), c[i - 1]);
@@ -424,6 +427,7 @@ void check_cu_seqlens_contents(const View& cu, int64_t total, int32_t max_seqlen
     if (c[n - 1] != total)
         fail_invalid("%s[%lld] (the last entry) must equal %s = %lld, got %d", cu.name,
                      ll(n - 1), total_name, ll(total), c[n - 1]);
+    return longest;
 }
 
 struct IndexView {
@@ -644,9 +648,12 @@ AttentionProblem validate_dense_varlen(const sa_tensor* q, const sa_tensor* k,
                      "(B + 1)", ll(cu_seqlens_k->shape[0]), ll(cu_seqlens_q->shape[0]));
     if (max_seqlen_q < 1) fail_invalid("max_seqlen_q must be >= 1, got %d", max_seqlen_q);
     if (max_seqlen_k < 1) fail_invalid("max_seqlen_k must be >= 1, got %d", max_seqlen_k);
+    int64_t longest_q = max_seqlen_q, longest_k = max_seqlen_k;
     if (q->device_type == SA_DEVICE_CPU) {
-        check_cu_seqlens_contents(cq, q->shape[0], max_seqlen_q, "q's T_q", "max_seqlen_q");
-        check_cu_seqlens_contents(ck, k->shape[0], max_seqlen_k, "k's T_k", "max_seqlen_k");
+        longest_q = check_cu_seqlens_contents(cq, q->shape[0], max_seqlen_q, "q's T_q",
+                                              "max_seqlen_q");
+        longest_k = check_cu_seqlens_contents(ck, k->shape[0], max_seqlen_k, "k's T_k",
+                                              "max_seqlen_k");
     }
 
     AttentionProblem p = blank_problem(Family::Dense);
@@ -658,8 +665,10 @@ AttentionProblem validate_dense_varlen(const sa_tensor* q, const sa_tensor* k,
     p.v = v->data;
     p.out = out->data;
     p.batch = cu_seqlens_q->shape[0] - 1;
-    p.seqlen_q = max_seqlen_q;
-    p.seqlen_k = max_seqlen_k;
+    // The host already knows the longest sequences: a loose bound (up to INT32_MAX) must
+    // not make the CPU backend schedule work for rows that do not exist.
+    p.seqlen_q = std::max<int64_t>(longest_q, 1);
+    p.seqlen_k = std::max<int64_t>(longest_k, 1);
     p.heads_q = q->shape[1];
     p.heads_kv = k->shape[1];
     p.head_dim = q->shape[2];
