@@ -82,8 +82,36 @@ SA_TEST(cuda_device_count_null_pointer) {
     CHECK_ERROR(sa_cuda_device_count(nullptr), SA_ERROR_INVALID_ARGUMENT, "count", "NULL");
 }
 
+SA_TEST(cuda_device_ordinal_past_the_last_device_is_rejected) {
+    // Holds in every configuration: without the backend the call is unsupported, with it an
+    // ordinal past the last device (there may be none) is an invalid argument naming it.
+    int32_t count = -1;
+    CHECK_OK(sa_cuda_device_count(&count));
+    CHECK(count >= 0);
+    sa_device_info info;
+    void* ptr = reinterpret_cast<void*>(0x1);
+    if (sa_backend_built(SA_BACKEND_CUDA)) {
+        CHECK_ERROR(sa_cuda_device_info(count, &info), SA_ERROR_INVALID_ARGUMENT, "device",
+                    "out of range");
+        CHECK_ERROR(sa_cuda_malloc(count, 64, &ptr), SA_ERROR_INVALID_ARGUMENT, "device",
+                    "out of range");
+        CHECK_ERROR(sa_cuda_malloc(-1, 64, &ptr), SA_ERROR_INVALID_ARGUMENT, "device", "-1");
+    } else {
+        CHECK_EQ(count, 0);
+        CHECK_ERROR(sa_cuda_device_info(count, &info), SA_ERROR_UNSUPPORTED, "CUDA backend not built");
+        CHECK_ERROR(sa_cuda_malloc(count, 64, &ptr), SA_ERROR_UNSUPPORTED, "CUDA backend not built");
+    }
+    CHECK(ptr == nullptr);
+}
+
 SA_TEST(cuda_not_built_behaviour) {
-    if (sa_backend_built(SA_BACKEND_CUDA)) SA_SKIP("skipped: CUDA backend is built");
+    if (sa_backend_built(SA_BACKEND_CUDA)) {
+        // Built with CUDA: a CUDA build reports the backend and never claims a CPU fast path.
+        int32_t covered = -1;
+        CHECK_OK(sa_fast_path_covered(SA_OP_DENSE, -1, SA_DTYPE_F16, 64, &covered));
+        CHECK_EQ(covered, 0);
+        return;
+    }
     int32_t count = -1;
     CHECK_OK(sa_cuda_device_count(&count));
     CHECK_EQ(count, 0);

@@ -262,7 +262,14 @@ public class ValidationTests
     [Test]
     public void CudaCallsWithoutTheCudaBackendAreNotSupported()
     {
-        if (SparseAttnLibrary.IsBackendBuilt(DeviceKind.Cuda)) Assert.Pass("the CUDA backend is built; checked by the Gpu fixture");
+        if (SparseAttnLibrary.IsBackendBuilt(DeviceKind.Cuda))
+        {
+            // Built with CUDA: an ordinal past the last device (there may be none) is an argument error.
+            int past = SparseAttnLibrary.CudaDeviceCount;
+            Rejects<ArgumentException>(() => SparseAttnLibrary.GetCudaDeviceInfo(past), "device");
+            Rejects<ArgumentException>(() => CudaTensor<Half>.Allocate(past, 4, 4), "device");
+            return;
+        }
         Assert.That(SparseAttnLibrary.CudaDeviceCount, Is.EqualTo(0));
         Assert.Throws<NotSupportedException>(() => CudaTensor<Half>.Allocate(0, 4, 4));
         Assert.Throws<NotSupportedException>(() => SparseAttnLibrary.GetCudaDeviceInfo(0));
