@@ -105,3 +105,21 @@ SA_TEST(robustness_varlen_loose_max_seqlen) {
                                        kMax32, kMax32, &o));
     CHECK(exact.storage == loose.storage);
 }
+
+// Lists broadcast (stride 0) over a huge B and H are counted once per distinct row, and a
+// product past int64 is refused.
+SA_TEST(robustness_pair_count_broadcast_huge_batch) {
+    OneRowLists l({0});
+    for (HostTensor* t : {&l.num, &l.idx}) {
+        t->desc.shape[0] = int64_t{1} << 30;
+        t->desc.shape[1] = int64_t{1} << 20;
+        t->desc.strides[0] = 0;
+        t->desc.strides[1] = 0;
+    }
+    int64_t pairs = -1;
+    REQUIRE_OK(sa_block_sparse_pair_count(64, 64, 64, 64, 0, l.num.d(), l.idx.d(), &pairs));
+    CHECK_EQ(pairs, int64_t{64 * 64} << 50);
+    for (HostTensor* t : {&l.num, &l.idx}) t->desc.shape[1] = int64_t{1} << 30;
+    CHECK_ERROR(sa_block_sparse_pair_count(64, 64, 64, 64, 0, l.num.d(), l.idx.d(), &pairs),
+                SA_ERROR_INVALID_ARGUMENT, "kv_num_blocks", "overflows int64");
+}

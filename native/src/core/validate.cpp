@@ -1071,11 +1071,15 @@ int64_t block_sparse_pair_count(int64_t s_q, int64_t s_k, int32_t block_q, int32
                                              probe, B, H, nq, -1);
     const IndexView idx = check_index_tensor(kv_indices, "kv_indices", 4, "[B, H, nQ, C]", probe,
                                              B, H, nq, -1);
-    check_list_contents(num, idx, nullptr, nullptr, B, H, nq, nk, true);
+    // Dims both tensors broadcast (stride 0) are counted once and multiplied: B or H may be
+    // far larger than any memory.
+    const int64_t distinct_b = num.strides.batch == 0 && idx.strides.batch == 0 ? 1 : B;
+    const int64_t distinct_h = num.strides.head == 0 && idx.strides.head == 0 ? 1 : H;
+    check_list_contents(num, idx, nullptr, nullptr, distinct_b, distinct_h, nq, nk, true);
     const int64_t offset = s_k - s_q;
     int64_t pairs = 0;
-    for (int64_t b = 0; b < B; ++b)
-        for (int64_t h = 0; h < H; ++h)
+    for (int64_t b = 0; b < distinct_b; ++b)
+        for (int64_t h = 0; h < distinct_h; ++h)
             for (int64_t r = 0; r < nq; ++r) {
                 const int32_t count = *index_row(num, b, h, r);
                 const int32_t* entries = index_row(idx, b, h, r);
@@ -1094,6 +1098,10 @@ int64_t block_sparse_pair_count(int64_t s_q, int64_t s_k, int32_t block_q, int32
                     }
                 }
             }
+    if (__builtin_mul_overflow(pairs, B / distinct_b, &pairs) ||
+        __builtin_mul_overflow(pairs, H / distinct_h, &pairs))
+        fail_invalid("kv_num_blocks: pair count over B = %lld, H = %lld overflows int64", ll(B),
+                     ll(H));
     return pairs;
 }
 
