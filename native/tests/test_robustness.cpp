@@ -123,3 +123,14 @@ SA_TEST(robustness_pair_count_broadcast_huge_batch) {
     CHECK_ERROR(sa_block_sparse_pair_count(64, 64, 64, 64, 0, l.num.d(), l.idx.d(), &pairs),
                 SA_ERROR_INVALID_ARGUMENT, "kv_num_blocks", "overflows int64");
 }
+
+// A view whose largest offset is exactly INT64_MAX is refused without computing offset + 1.
+SA_TEST(robustness_extent_ending_at_int64_max) {
+    HostTensor mask = HostTensor::contiguous(SA_DTYPE_BOOL, {1, 1, 1, 2});
+    HostTensor num = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, 1});
+    HostTensor idx = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, 1, 2});
+    mask.desc.shape[0] = 2;
+    mask.desc.strides[0] = std::numeric_limits<int64_t>::max() - 1;
+    CHECK_ERROR(sa_block_mask_to_lists(mask.d(), num.d(), idx.d(), nullptr),
+                SA_ERROR_INVALID_ARGUMENT, "dense_mask: extents overflow int64");
+}

@@ -113,6 +113,8 @@ View check_tensor(const sa_tensor* t, const char* name, int32_t rank, const char
             fail_invalid("%s: extents overflow int64 (shape[%d] = %lld, strides[%d] = %lld)",
                          name, i, ll(t->shape[i]), i, ll(stride));
     }
+    if (max_offset == INT64_MAX)
+        fail_invalid("%s: extents overflow int64 (largest offset %lld)", name, ll(max_offset));
     int64_t bytes = 0;
     uintptr_t end = 0;
     if (__builtin_mul_overflow(max_offset + 1, dtype_size(t->dtype), &bytes) ||
