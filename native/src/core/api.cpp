@@ -2,6 +2,7 @@
 // device, and converts exceptions to a status through guard().
 #include <cstring>
 
+#include "checked_math.h"
 #include "errors.h"
 #include "neighborhood_window.h"
 #include "validate.h"
@@ -325,7 +326,7 @@ SA_API sa_status sa_neighborhood_pair_count(const sa_neighborhood_params* params
                     x / g.dilation[dim], lg, g.kernel[dim], g.stride[dim], g.causal[dim] != 0);
                 along += r.end - r.start;
             }
-            if (__builtin_mul_overflow(total, along, &total))
+            if (sa::mul_overflows(total, along, &total))
                 sa::fail_invalid("params: pair count overflows int64");
         }
         *pairs = total;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "checked_math.h"
 #include "errors.h"
 
 namespace sa {
@@ -107,9 +108,9 @@ View check_tensor(const sa_tensor* t, const char* name, int32_t rank, const char
             fail_invalid("%s: strides[%d] is 0 (broadcast), which only index tensors allow over "
                          "B and H", name, i);
         int64_t term = 0;
-        if (__builtin_mul_overflow(t->shape[i] - 1, stride, &term) ||
-            __builtin_add_overflow(max_offset, term, &max_offset) ||
-            __builtin_mul_overflow(count, t->shape[i], &count))
+        if (sa::mul_overflows(t->shape[i] - 1, stride, &term) ||
+            sa::add_overflows(max_offset, term, &max_offset) ||
+            sa::mul_overflows(count, t->shape[i], &count))
             fail_invalid("%s: extents overflow int64 (shape[%d] = %lld, strides[%d] = %lld)",
                          name, i, ll(t->shape[i]), i, ll(stride));
     }
@@ -117,8 +118,8 @@ View check_tensor(const sa_tensor* t, const char* name, int32_t rank, const char
         fail_invalid("%s: extents overflow int64 (largest offset %lld)", name, ll(max_offset));
     int64_t bytes = 0;
     uintptr_t end = 0;
-    if (__builtin_mul_overflow(max_offset + 1, dtype_size(t->dtype), &bytes) ||
-        __builtin_add_overflow(reinterpret_cast<uintptr_t>(t->data), static_cast<uintptr_t>(bytes),
+    if (sa::mul_overflows(max_offset + 1, dtype_size(t->dtype), &bytes) ||
+        sa::add_overflows(reinterpret_cast<uintptr_t>(t->data), static_cast<uintptr_t>(bytes),
                                &end))
         fail_invalid("%s: extents overflow the address space (%lld elements)", name,
                      ll(max_offset + 1));
@@ -727,7 +728,7 @@ AttentionProblem validate_neighborhood(const sa_tensor* q, const sa_tensor* k,
     p.neighborhood = validate_neighborhood_params(params);
     int64_t tokens = 1;
     for (int32_t i = 0; i < p.neighborhood.rank; ++i)
-        if (__builtin_mul_overflow(tokens, static_cast<int64_t>(p.neighborhood.grid[i]), &tokens))
+        if (sa::mul_overflows(tokens, static_cast<int64_t>(p.neighborhood.grid[i]), &tokens))
             fail_invalid("params->grid: the product of the grid sizes overflows int64");
     if (p.seqlen_q != tokens)
         fail_invalid("q: shape[1] (S = %lld) must equal the product of params->grid (%lld)",
@@ -1100,8 +1101,8 @@ int64_t block_sparse_pair_count(int64_t s_q, int64_t s_k, int32_t block_q, int32
                     }
                 }
             }
-    if (__builtin_mul_overflow(pairs, B / distinct_b, &pairs) ||
-        __builtin_mul_overflow(pairs, H / distinct_h, &pairs))
+    if (sa::mul_overflows(pairs, B / distinct_b, &pairs) ||
+        sa::mul_overflows(pairs, H / distinct_h, &pairs))
         fail_invalid("kv_num_blocks: pair count over B = %lld, H = %lld overflows int64", ll(B),
                      ll(H));
     return pairs;
