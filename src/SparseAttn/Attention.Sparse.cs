@@ -106,13 +106,9 @@ public static unsafe partial class Attention
         fixed (T* po = output)
         fixed (float* pl = lse)
         {
-            var tq = Descriptors.Host(pq, dtype, q.Lengths, q.Strides);
-            var tk = Descriptors.Host(pk, dtype, k.Lengths, k.Strides);
-            var tv = Descriptors.Host(pv, dtype, v.Lengths, v.Strides);
-            var to = Descriptors.Host(po, dtype, output.Lengths, output.Strides);
-            var tl = hasLse ? Descriptors.Host(pl, sa_dtype.SA_DTYPE_F32, lse.Lengths, lse.Strides) : default;
+            var t = Descriptors.HostAttention(dtype, pq, q, pk, k, pv, v, po, output, pl, lse, hasLse);
             var native = options.ToNative();
-            NativeStatus.Check(NativeMethods.sa_neighborhood_forward(&tq, &tk, &tv, &to, hasLse ? &tl : null, &parameters,
+            NativeStatus.Check(NativeMethods.sa_neighborhood_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &parameters,
                 &native));
         }
     }
@@ -125,13 +121,9 @@ public static unsafe partial class Attention
         CheckNeighborhood(config, dims, options);
         var dtype = ElementTypes.Native<T>();
         var parameters = config.ToNative();
-        var tq = Descriptors.Device(q, dtype);
-        var tk = Descriptors.Device(k, dtype);
-        var tv = Descriptors.Device(v, dtype);
-        var to = Descriptors.Device(output, dtype);
-        var tl = lse is null ? default : Descriptors.Device(lse, sa_dtype.SA_DTYPE_F32);
+        var t = Descriptors.DeviceAttention(dtype, q, k, v, output, lse);
         var native = options.ToNative();
-        NativeStatus.Check(NativeMethods.sa_neighborhood_forward(&tq, &tk, &tv, &to, lse is null ? null : &tl, &parameters,
+        NativeStatus.Check(NativeMethods.sa_neighborhood_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &parameters,
             &native));
     }
 
@@ -331,11 +323,7 @@ public static unsafe partial class Attention
         fixed (int* pkp = keyPermutation)
         fixed (int* pqp = queryPermutation)
         {
-            var tq = Descriptors.Host(pq, dtype, q.Lengths, q.Strides);
-            var tk = Descriptors.Host(pk, dtype, k.Lengths, k.Strides);
-            var tv = Descriptors.Host(pv, dtype, v.Lengths, v.Strides);
-            var to = Descriptors.Host(po, dtype, output.Lengths, output.Strides);
-            var tl = hasLse ? Descriptors.Host(pl, sa_dtype.SA_DTYPE_F32, lse.Lengths, lse.Strides) : default;
+            var t = Descriptors.HostAttention(dtype, pq, q, pk, k, pv, v, po, output, pl, lse, hasLse);
             var parameters = new sa_block_sparse_params
             {
                 block_q = mask.BlockQ,
@@ -348,7 +336,7 @@ public static unsafe partial class Attention
                 query_perm = hasQueryPerm ? Descriptors.HostInt(pqp, queryLayout.Lengths, queryLayout.Strides) : default,
             };
             var native = options.ToNative();
-            NativeStatus.Check(NativeMethods.sa_block_sparse_forward(&tq, &tk, &tv, &to, hasLse ? &tl : null, &parameters,
+            NativeStatus.Check(NativeMethods.sa_block_sparse_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &parameters,
                 &native));
         }
     }
@@ -387,11 +375,7 @@ public static unsafe partial class Attention
         Validation.SameDevice(q.Device, nameof(q), mask.Device, nameof(mask));
         var layout = MaskLayout(mask.Host, dims);
         var dtype = ElementTypes.Native<T>();
-        var tq = Descriptors.Device(q, dtype);
-        var tk = Descriptors.Device(k, dtype);
-        var tv = Descriptors.Device(v, dtype);
-        var to = Descriptors.Device(output, dtype);
-        var tl = lse is null ? default : Descriptors.Device(lse, sa_dtype.SA_DTYPE_F32);
+        var t = Descriptors.DeviceAttention(dtype, q, k, v, output, lse);
         sa_tensor ListTensor(CudaTensor<int>? list, nint[] lengths, nint[] strides) => list is null
             ? default
             : Descriptors.Make((void*)list.DataPointer, sa_dtype.SA_DTYPE_I32, DeviceKind.Cuda, list.Device, lengths, strides);
@@ -411,7 +395,7 @@ public static unsafe partial class Attention
                 : DevicePermutation(queryPermutation, dims, dims.SeqQ, nameof(queryPermutation), q.Device),
         };
         var native = options.ToNative();
-        NativeStatus.Check(NativeMethods.sa_block_sparse_forward(&tq, &tk, &tv, &to, lse is null ? null : &tl, &parameters,
+        NativeStatus.Check(NativeMethods.sa_block_sparse_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &parameters,
             &native));
     }
 }

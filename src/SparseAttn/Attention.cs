@@ -93,13 +93,9 @@ public static unsafe partial class Attention
         fixed (T* po = output)
         fixed (float* pl = lse)
         {
-            var tq = Descriptors.Host(pq, dtype, q.Lengths, q.Strides);
-            var tk = Descriptors.Host(pk, dtype, k.Lengths, k.Strides);
-            var tv = Descriptors.Host(pv, dtype, v.Lengths, v.Strides);
-            var to = Descriptors.Host(po, dtype, output.Lengths, output.Strides);
-            var tl = hasLse ? Descriptors.Host(pl, sa_dtype.SA_DTYPE_F32, lse.Lengths, lse.Strides) : default;
+            var t = Descriptors.HostAttention(dtype, pq, q, pk, k, pv, v, po, output, pl, lse, hasLse);
             var native = options.ToNative();
-            NativeStatus.Check(NativeMethods.sa_dense_forward(&tq, &tk, &tv, &to, hasLse ? &tl : null, &native));
+            NativeStatus.Check(NativeMethods.sa_dense_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &native));
         }
     }
 
@@ -108,14 +104,10 @@ public static unsafe partial class Attention
     {
         var dims = ValidateDevice(q, k, v, output, lse, options);
         var dtype = ElementTypes.Native<T>();
-        var tq = Descriptors.Device(q, dtype);
-        var tk = Descriptors.Device(k, dtype);
-        var tv = Descriptors.Device(v, dtype);
-        var to = Descriptors.Device(output, dtype);
-        var tl = lse is null ? default : Descriptors.Device(lse, sa_dtype.SA_DTYPE_F32);
+        var t = Descriptors.DeviceAttention(dtype, q, k, v, output, lse);
         var native = (options ?? AttentionOptions.Default).ToNative();
         _ = dims;
-        NativeStatus.Check(NativeMethods.sa_dense_forward(&tq, &tk, &tv, &to, lse is null ? null : &tl, &native));
+        NativeStatus.Check(NativeMethods.sa_dense_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &native));
     }
 
     /// <summary>Common checks of a device call: non-null tensors, dtype, one device, shapes, options.</summary>
@@ -221,15 +213,11 @@ public static unsafe partial class Attention
         {
             Validation.SameDevice(q.Device, nameof(q), device, name);
         }
-        var tq = Descriptors.Device(q, dtype);
-        var tk = Descriptors.Device(k, dtype);
-        var tv = Descriptors.Device(v, dtype);
-        var to = Descriptors.Device(output, dtype);
-        var tl = lse is null ? default : Descriptors.Device(lse, sa_dtype.SA_DTYPE_F32);
+        var t = Descriptors.DeviceAttention(dtype, q, k, v, output, lse);
         var tcq = Descriptors.Device(cuSeqlensQ, sa_dtype.SA_DTYPE_I32);
         var tck = Descriptors.Device(cuSeqlensK, sa_dtype.SA_DTYPE_I32);
         var native = options.ToNative();
-        NativeStatus.Check(NativeMethods.sa_dense_forward_varlen(&tq, &tk, &tv, &to, lse is null ? null : &tl, &tcq, &tck,
+        NativeStatus.Check(NativeMethods.sa_dense_forward_varlen(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &tcq, &tck,
             maxSeqlenQ, maxSeqlenK, &native));
     }
 
@@ -255,15 +243,11 @@ public static unsafe partial class Attention
         fixed (int* pcq = cuSeqlensQ)
         fixed (int* pck = cuSeqlensK)
         {
-            var tq = Descriptors.Host(pq, dtype, q.Lengths, q.Strides);
-            var tk = Descriptors.Host(pk, dtype, k.Lengths, k.Strides);
-            var tv = Descriptors.Host(pv, dtype, v.Lengths, v.Strides);
-            var to = Descriptors.Host(po, dtype, output.Lengths, output.Strides);
-            var tl = hasLse ? Descriptors.Host(pl, sa_dtype.SA_DTYPE_F32, lse.Lengths, lse.Strides) : default;
+            var t = Descriptors.HostAttention(dtype, pq, q, pk, k, pv, v, po, output, pl, lse, hasLse);
             var tcq = Descriptors.HostInt(pcq, cuLengths, cuStrides);
             var tck = Descriptors.HostInt(pck, cuLengths, cuStrides);
             var native = options.ToNative();
-            NativeStatus.Check(NativeMethods.sa_dense_forward_varlen(&tq, &tk, &tv, &to, hasLse ? &tl : null, &tcq, &tck,
+            NativeStatus.Check(NativeMethods.sa_dense_forward_varlen(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &tcq, &tck,
                 maxSeqlenQ, maxSeqlenK, &native));
         }
     }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using SparseAttn.Interop;
 
 namespace SparseAttn;
@@ -197,7 +198,39 @@ internal static unsafe class Descriptors
     public static sa_tensor Device<T>(ICudaTensor<T> tensor, sa_dtype dtype) where T : unmanaged =>
         Make((void*)tensor.DataPointer, dtype, DeviceKind.Cuda, tensor.Device, tensor.Lengths, tensor.Strides);
 
+    /// <summary>The q, k, v, output and optional LSE descriptors of a host attention call (pointers already pinned).</summary>
+    public static AttentionDescriptors HostAttention<T>(sa_dtype dtype, T* pq, ReadOnlyTensorSpan<T> q, T* pk,
+        ReadOnlyTensorSpan<T> k, T* pv, ReadOnlyTensorSpan<T> v, T* po, TensorSpan<T> output, float* pl,
+        TensorSpan<float> lse, bool hasLse) where T : unmanaged => new()
+    {
+        Q = Host(pq, dtype, q.Lengths, q.Strides),
+        K = Host(pk, dtype, k.Lengths, k.Strides),
+        V = Host(pv, dtype, v.Lengths, v.Strides),
+        Output = Host(po, dtype, output.Lengths, output.Strides),
+        Lse = hasLse ? Host(pl, sa_dtype.SA_DTYPE_F32, lse.Lengths, lse.Strides) : default,
+        HasLse = hasLse,
+    };
+
+    /// <summary>The q, k, v, output and optional LSE descriptors of a device attention call.</summary>
+    public static AttentionDescriptors DeviceAttention<T>(sa_dtype dtype, ICudaTensor<T> q, ICudaTensor<T> k,
+        ICudaTensor<T> v, ICudaTensor<T> output, ICudaTensor<float>? lse) where T : unmanaged => new()
+    {
+        Q = Device(q, dtype),
+        K = Device(k, dtype),
+        V = Device(v, dtype),
+        Output = Device(output, dtype),
+        Lse = lse is null ? default : Device(lse, sa_dtype.SA_DTYPE_F32),
+        HasLse = lse is not null,
+    };
+
     /// <summary>A host int32 tensor of the given lengths, row-major, or broadcast where <paramref name="strides"/> says so.</summary>
     public static sa_tensor HostInt(int* data, ReadOnlySpan<nint> lengths, ReadOnlySpan<nint> strides) =>
         Make(data, sa_dtype.SA_DTYPE_I32, DeviceKind.Cpu, 0, lengths, strides);
+}
+
+/// <summary>Descriptors of one attention call; take addresses of the fields of a local.</summary>
+internal struct AttentionDescriptors
+{
+    public sa_tensor Q, K, V, Output, Lse;
+    public bool HasLse;
 }
