@@ -10,6 +10,7 @@ BUILD=/tmp/sparseattn-build
 LOG="$OUT/run.log"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
 SUITES=${SUITES:-"decode dense"}
+KERNELS=${KERNELS:-"auto portable"}  # auto: Hopper wgmma kernel where covered; portable: mma.sync
 log() { echo "== $*" | tee -a "$LOG"; }
 
 log "device"
@@ -32,6 +33,11 @@ LIB=$(find "$BUILD" -name 'libsparseattn*.so*' -type f | head -1)
 [ -n "$LIB" ] && cuobjdump -res-usage "$LIB" 2>&1 | grep -A1 'dense_forward_kernel' | grep -E 'Function|REG' |
     paste - - | sed -E 's/.*dense_forward_kernelI([^N]*)NS[0-9]_15DenseTileTraitsILi([0-9]+)ELb([01])EEELb([01])E?L?i?([0-9]?)EEEvNS[0-9]_11DenseParamsE.*REG:([0-9]+) STACK:([0-9]+).*/\1 D\2 small=\3 causal=\4 loop=\5 REG \6 STACK \7/' |
     sed -E 's/^(13__nv_bfloat16|6__half)/&/' | sort -u | tee -a "$LOG"
+[ -n "$LIB" ] && cuobjdump -res-usage "$LIB" 2>&1 | grep -A1 'dense_forward_sm90_kernel' | grep -E 'Function|REG' |
+    paste - - | sed -E 's/.*Function ([^ :]+).*REG:([0-9]+) STACK:([0-9]+).*/\1 REG \2 STACK \3/' | c++filt |
+    sed -E 's/void sa::cuda::fast::dense_forward_sm90_kernel/sm90/; s/\(sa::cuda::fast::DenseParams\)//' | sort -u | tee -a "$LOG"
+[ -n "$LIB" ] && echo "HGMMA in the library: $(cuobjdump -sass "$LIB" 2>/dev/null | grep -c HGMMA)" | tee -a "$LOG"
+grep -E "C75[0-9][0-9]|wgmma" "$LOG" | grep -iE "warn|serializ" | sort -u | head -10 | tee -a "$OUT/ptxas_wgmma_warnings.txt"
 
 log "compute-sanitizer (small shapes)"
 for tool in memcheck racecheck; do
@@ -47,15 +53,27 @@ fi
 
 
 for suite in $SUITES; do
-    log "bench $suite"
-    "$BENCH" --suite "$suite" --json "$OUT/$suite.json" 2>&1 | tee -a "$LOG"
+    for kernel in $KERNELS; do
+        log "bench $suite ($kernel)"
+        json="$OUT/$suite.json"; [ "$kernel" = auto ] || json="$OUT/$suite-$kernel.json"
+        "$BENCH" --suite "$suite" --kernel "$kernel" --json "$json" 2>&1 | tee -a "$LOG"
+    done
 done
 
 
-if [ -f .anchors/anchors_bench.py ] && [[ " $SUITES " == *" dense "* ]]; then
+# The dense ratio table reads the "dense" suite, or the "bar" suite (its six anchor shapes).
+DENSE=""
+for suite in dense bar; do
+    [[ " $SUITES " == *" $suite "* ]] && [ -z "$DENSE" ] && DENSE=$suite
+done
+if [ -f .anchors/anchors_bench.py ] && [ -n "$DENSE" ]; then
     log "anchors"
     python3 .anchors/anchors_bench.py dense 2>&1 | grep -v Warning | tee "$OUT/anchors.txt" | tee -a "$LOG"
     log "ratio table"
-    python3 bench/gpu/ratio_table.py "$OUT/dense.json" "$OUT/anchors.txt" \
+    python3 bench/gpu/ratio_table.py "$OUT/$DENSE.json" "$OUT/anchors.txt" \
         $([ -f "$OUT/decode.json" ] && echo "$OUT/decode.json") 2>&1 | tee -a "$LOG"
+    if [ -f "$OUT/$DENSE-portable.json" ]; then
+        log "ratio table (portable mma.sync kernel)"
+        python3 bench/gpu/ratio_table.py "$OUT/$DENSE-portable.json" "$OUT/anchors.txt" 2>&1 | tee -a "$LOG"
+    fi
 fi

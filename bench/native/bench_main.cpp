@@ -1,7 +1,8 @@
 // sparseattn_bench: dense attention forward through the C ABI. Checks the fast path against
 // the reference kernel on the same inputs, then times it with CUDA events (median of reps).
 //   sparseattn_bench --batch 2 --heads 16 --seqlen-q 8192 --dim 128 --causal 1 --dtype bf16
-//   sparseattn_bench --suite dense|decode|small [--json FILE]
+//   sparseattn_bench --suite dense|decode|small [--json FILE] [--kernel auto|portable]
+// --kernel portable times the mma.sync path where AUTO would pick the Hopper wgmma kernel.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -17,6 +18,8 @@
 #include "sparseattn/sparseattn.h"
 
 namespace {
+
+int32_t g_kernel = SA_KERNEL_AUTO;  // the fast path timed: AUTO or PORTABLE
 
 struct Shape {
     int64_t batch = 2, heads = 16, heads_kv = 0, seqlen_q = 4096, seqlen_k = 0, dim = 128;
@@ -151,6 +154,7 @@ Result run_shape(Shape s, double copy_gbps, uint64_t seed) {
     sa_attention_options_init(&opt);
     opt.causal = s.causal;
     opt.num_splits = s.splits;
+    opt.kernel = g_kernel;
     sa_check(sa_dense_forward(&tq, &tk, &tv, &to, &tl, &opt), "sa_dense_forward (fast)");
     sa_check(sa_cuda_device_synchronize(0), "synchronize after fast");
 
@@ -322,10 +326,15 @@ int main(int argc, char** argv) {
         else if (a == "--reps") one.reps = std::stoi(next());
         else if (a == "--suite") suite_name = next();
         else if (a == "--json") json = next();
+        else if (a == "--kernel") {
+            const std::string k = next();
+            if (k != "auto" && k != "portable") die("--kernel must be auto or portable");
+            g_kernel = k == "auto" ? SA_KERNEL_AUTO : SA_KERNEL_PORTABLE;
+        }
         else if (a == "--help" || a == "-h") {
             std::printf("usage: sparseattn_bench [--suite dense|bar|decode|small] [--batch B --heads H --heads-kv HKV "
                         "--seqlen-q SQ --seqlen-k SK --dim D --causal 0|1 --dtype bf16|fp16 --splits N] "
-                        "[--reps N] [--json FILE]\n");
+                        "[--reps N] [--json FILE] [--kernel auto|portable]\n");
             return 0;
         } else die("unknown argument " + a);
     }
@@ -356,7 +365,8 @@ int main(int argc, char** argv) {
     if (!json.empty()) {
         FILE* f = std::fopen(json.c_str(), "w");
         if (!f) die("cannot write " + json);
-        std::fprintf(f, "{\"device\": \"%s\", \"copy_gbps\": %.1f, \"results\": [\n", info.name, copy_gbps);
+        std::fprintf(f, "{\"device\": \"%s\", \"copy_gbps\": %.1f, \"kernel\": \"%s\", \"results\": [\n", info.name,
+                     copy_gbps, g_kernel == SA_KERNEL_AUTO ? "auto" : "portable");
         for (size_t i = 0; i < results.size(); ++i) {
             const Result& r = results[i];
             const Shape& s = r.shape;

@@ -21,6 +21,7 @@ struct DenseCase {
     bool bhsd = false;                  // memory laid out [B, H, S, D]
     std::vector<int32_t> lens_q, lens_k;  // varlen when non-empty
     bool user_workspace = false;
+    int32_t kernel = SA_KERNEL_AUTO;  // the fast path under test: AUTO or PORTABLE
 };
 
 uint16_t to_half_bits(float f, sa_dtype dtype) {
@@ -171,7 +172,7 @@ void check_fast_matches_reference(const DenseCase& c, uint32_t seed) {
         CHECK(ws_bytes > 0);
         ws = std::make_unique<DeviceBuffer>(ws_bytes + 16);
     }
-    run(out.ptr, lse.ptr, SA_KERNEL_AUTO, ws ? ws->ptr : nullptr, ws_bytes);
+    run(out.ptr, lse.ptr, c.kernel, ws ? ws->ptr : nullptr, ws_bytes);
     run(ref.ptr, ref_lse.ptr, SA_KERNEL_REFERENCE, nullptr, 0);
     std::vector<uint16_t> ho(q_elems), hr(q_elems);
     std::vector<float> hl(lse_elems), hrl(lse_elems);
@@ -195,8 +196,8 @@ void check_fast_matches_reference(const DenseCase& c, uint32_t seed) {
         if (d > worst_lse || std::isnan(d)) worst_lse = std::isnan(d) ? INFINITY : d;
     }
     if (bad != 0)
-        std::fprintf(stderr, "D%lld causal %d: %zu mismatches, max |out diff| %.3g, max |lse diff| %.3g\n",
-                     (long long)c.dim, c.causal, bad, worst, worst_lse);
+        std::fprintf(stderr, "kernel %d D%lld causal %d: %zu mismatches, max |out diff| %.3g, max |lse diff| %.3g\n",
+                     int(c.kernel), (long long)c.dim, c.causal, bad, worst, worst_lse);
     CHECK_EQ(bad, size_t(0));
 }
 
@@ -354,4 +355,47 @@ SA_TEST(fast_dense_gqa_packed_short_queries) {
     b.seqlen_k = 150;
     b.causal = 1;
     check_fast_matches_reference(b, seed++);
+}
+
+SA_TEST(fast_dense_long_query_tiles_both_paths) {
+    SA_REQUIRE_CUDA_DEVICE();
+    // Query tiles longer than 64 rows: on Hopper builds AUTO runs the wgmma kernel and PORTABLE
+    // the mma.sync one; elsewhere both run mma.sync. Ragged tiles at both ends, several key
+    // tiles, GQA, both layouts, varlen, each dtype and head dim they cover.
+    struct Shape {
+        int64_t batch, heads, heads_kv, seqlen_q, seqlen_k, dim;
+        bool bhsd;
+    };
+    const Shape shapes[] = {
+        {1, 2, 2, 128, 128, 128, false}, {2, 4, 2, 300, 520, 128, false}, {1, 3, 1, 257, 129, 64, true},
+        {2, 2, 2, 1000, 777, 64, false}, {1, 4, 4, 640, 2048, 128, true}, {1, 2, 1, 65, 300, 128, false},
+    };
+    uint32_t seed = 900;
+    for (int32_t kernel : {int32_t(SA_KERNEL_AUTO), int32_t(SA_KERNEL_PORTABLE)})
+        for (const auto& s : shapes)
+            for (sa_dtype dtype : {SA_DTYPE_BF16, SA_DTYPE_F16})
+                for (int causal : {0, 1}) {
+                    DenseCase c;
+                    c.kernel = kernel;
+                    c.batch = s.batch;
+                    c.heads = s.heads;
+                    c.heads_kv = s.heads_kv;
+                    c.seqlen_q = s.seqlen_q;
+                    c.seqlen_k = s.seqlen_k;
+                    c.dim = s.dim;
+                    c.bhsd = s.bhsd;
+                    c.dtype = dtype;
+                    c.causal = causal;
+                    check_fast_matches_reference(c, seed++);
+                }
+    for (int32_t kernel : {int32_t(SA_KERNEL_AUTO), int32_t(SA_KERNEL_PORTABLE)})
+        for (int causal : {0, 1}) {
+            DenseCase c;
+            c.kernel = kernel;
+            c.lens_q = {300, 1, 0, 129, 700};
+            c.lens_k = {300, 500, 7, 64, 1100};
+            c.causal = causal;
+            c.dim = 128;
+            check_fast_matches_reference(c, seed++);
+        }
 }

@@ -207,6 +207,12 @@ SA_TEST(validation_kernel_choice) {
     DenseCall c;
     c.options.kernel = 5;
     EXPECT_INVALID(c.run(), "options->kernel", "got 5");
+    c.options.kernel = 3;
+    EXPECT_INVALID(c.run(), "options->kernel", "SA_KERNEL_PORTABLE (2)", "got 3");
+    for (int32_t kernel : {0, 1, 2}) {  // every defined choice is accepted (the CPU has one kernel)
+        c.options.kernel = kernel;
+        CHECK_OK(c.run());
+    }
 }
 
 SA_TEST(validation_num_splits) {

@@ -27,6 +27,11 @@ public enum KernelChoice
     Auto = 0,
     /// <summary>Always the simple reference kernel (the GPU-side oracle).</summary>
     Reference = 1,
+    /// <summary>
+    /// Like <see cref="Auto"/>, but the fast kernel's portable mma.sync (sm_80) path even on GPUs
+    /// that have a newer one (the Hopper wgmma kernel): for comparisons across GPU generations.
+    /// </summary>
+    Portable = 2,
 }
 
 /// <summary>Attention families (values match <c>sa_operation</c>).</summary>

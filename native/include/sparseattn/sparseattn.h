@@ -158,7 +158,9 @@ SA_API sa_status sa_cuda_device_synchronize(int32_t device);
 
 typedef enum sa_kernel_choice {
     SA_KERNEL_AUTO = 0,      /* fast kernel where covered, reference kernel otherwise */
-    SA_KERNEL_REFERENCE = 1  /* always the simple reference kernel (the GPU-side oracle) */
+    SA_KERNEL_REFERENCE = 1, /* always the simple reference kernel (the GPU-side oracle) */
+    SA_KERNEL_PORTABLE = 2   /* like AUTO, but the fast kernel's mma.sync (sm_80) path even on
+                                GPUs that have a newer one (the Hopper wgmma kernel) */
 } sa_kernel_choice;
 
 typedef struct sa_attention_options {

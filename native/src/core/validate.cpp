@@ -260,9 +260,9 @@ void apply_options(AttentionProblem& p, const sa_attention_options* options) {
     p.scale = resolve_scale(o.scale, p.head_dim, "options->scale");
     if (o.causal != 0 && o.causal != 1)
         fail_invalid("options->causal must be 0 or 1, got %d", o.causal);
-    if (o.kernel != SA_KERNEL_AUTO && o.kernel != SA_KERNEL_REFERENCE)
-        fail_invalid("options->kernel must be SA_KERNEL_AUTO (0) or SA_KERNEL_REFERENCE (1), "
-                     "got %d", o.kernel);
+    if (o.kernel != SA_KERNEL_AUTO && o.kernel != SA_KERNEL_REFERENCE && o.kernel != SA_KERNEL_PORTABLE)
+        fail_invalid("options->kernel must be SA_KERNEL_AUTO (0), SA_KERNEL_REFERENCE (1) or "
+                     "SA_KERNEL_PORTABLE (2), got %d", o.kernel);
     if (o.num_splits < 0)
         fail_invalid("options->num_splits must be >= 0, got %d", o.num_splits);
     if (o.num_threads < 0)

@@ -7,7 +7,7 @@ namespace sa::cuda {
 
 namespace {
 bool use_fast_dense(const AttentionProblem& p) {
-    return p.kernel_choice == SA_KERNEL_AUTO && fast::dense_covered(p);
+    return p.kernel_choice != SA_KERNEL_REFERENCE && fast::dense_covered(p);
 }
 }  // namespace
 

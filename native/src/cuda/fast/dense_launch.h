@@ -24,6 +24,14 @@ template <int D>
 void dense_run(const DenseParams& p, sa_dtype dtype, bool small_m, bool causal,
                cudaStream_t stream);
 
+// The Hopper (wgmma) kernels: whether this build holds their sm_90a code, which head dims they
+// cover, and their launch (128-row query tiles, no split, no GQA row packing).
+bool dense_sm90_compiled();
+bool dense_sm90_head_dim(int64_t head_dim);
+constexpr int kSm90BlockM = 128;
+void dense_sm90_run(const DenseParams& p, sa_dtype dtype, int64_t head_dim, bool causal, int device,
+                    cudaStream_t stream);
+
 // Sets the dynamic shared-memory limit of `kernel` on `device` once and caches its occupancy.
 int prepare_kernel(const void* kernel, size_t smem_bytes, int threads, int device);
 

@@ -69,7 +69,22 @@ DenseKernelInfo kernel_info(int64_t head_dim, sa_dtype dtype, bool small_m, bool
     }
 }
 
+// Compute capability 9.0 (H100, H200) and a build that holds the sm_90a kernels.
+bool sm90_device(int device) {
+    if (!dense_sm90_compiled()) return false;
+    static std::mutex mutex;
+    static std::map<int, bool> cache;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache.find(device);
+    if (it != cache.end()) return it->second;
+    int major = 0, minor = 0;
+    check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute(major)");
+    check_cuda(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "cudaDeviceGetAttribute(minor)");
+    return cache[device] = major == 9 && minor == 0;
+}
+
 struct DensePlan {
+    bool sm90;  // the Hopper wgmma kernel (no split, no packing)
     bool small_m;
     bool causal;
     int pack_group;  // query heads sharing a kv head packed into the tile rows (1: not packed)
@@ -120,6 +135,14 @@ DensePlan make_plan(const AttentionProblem& p) {
         const int64_t slots = int64_t(multiprocessor_count(p.device_id)) * std::max(1, info.blocks_per_sm);
         plan.num_splits = choose_splits(blocks, key_tiles, slots);
     }
+    // Long query tiles on Hopper go to the wgmma kernel unless the caller asked for the
+    // portable one; it covers what the split-free, unpacked mma.sync launch covers.
+    if (plan.num_splits == 1 && !plan.small_m && plan.pack_group == 1 &&
+        p.kernel_choice == SA_KERNEL_AUTO && dense_sm90_head_dim(p.head_dim) && sm90_device(p.device_id)) {
+        plan.sm90 = true;
+        plan.block_m = kSm90BlockM;
+        plan.num_m_blocks = int((p.seqlen_q + kSm90BlockM - 1) / kSm90BlockM);
+    }
     if (plan.num_splits > 1) {
         const size_t rows = size_t(p.batch) * size_t(p.heads_q) * size_t(p.seqlen_q) * size_t(plan.num_splits);
         plan.workspace_bytes = rows * size_t(p.head_dim + 1) * sizeof(float);
@@ -152,6 +175,7 @@ void* cached_workspace(int device, void* stream, size_t bytes) {
 
 void run(const DenseParams& params, const AttentionProblem& p, const DensePlan& plan) {
     auto stream = static_cast<cudaStream_t>(p.stream);
+    if (plan.sm90) return dense_sm90_run(params, p.dtype, p.head_dim, plan.causal, p.device_id, stream);
     switch (p.head_dim) {
         case 32: return dense_run<32>(params, p.dtype, plan.small_m, plan.causal, stream);
         case 64: return dense_run<64>(params, p.dtype, plan.small_m, plan.causal, stream);
