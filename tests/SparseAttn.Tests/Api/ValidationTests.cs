@@ -88,6 +88,12 @@ public class ValidationTests
     [Test] public void NumThreadsNotNegative() => Rejects<ArgumentOutOfRangeException>(() => Dense(options: new AttentionOptions { NumThreads = -2 }), "options");
     [Test] public void KernelChoiceDefined() => Rejects<ArgumentOutOfRangeException>(() => Dense(options: new AttentionOptions { Kernel = (KernelChoice)7 }), "options");
 
+    [TestCase(KernelChoice.Auto)]
+    [TestCase(KernelChoice.Reference)]
+    [TestCase(KernelChoice.Portable)]
+    public void EveryKernelChoiceIsAccepted(KernelChoice kernel) =>
+        Assert.DoesNotThrow(() => Dense(options: new AttentionOptions { Kernel = kernel }));
+
     [Test]
     public void OutputMayNotOverlapAnInput()
     {

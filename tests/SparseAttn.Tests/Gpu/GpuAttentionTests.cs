@@ -38,6 +38,13 @@ public class GpuDenseTests : GpuFixture
         foreach (var (sq, sk, hq, hkv, d) in decode)
             yield return new TestCaseData(m % 2 == 0 ? DataType.Float16 : DataType.BFloat16, 1, sq, sk, hq, hkv, d, m % 3 != 0,
                 Layout.Contiguous, KernelChoice.Auto, splits[m++ % splits.Length]);
+        // Query tiles longer than 64 rows: Auto runs the Hopper wgmma kernel on sm_90a builds on an
+        // H100/H200, Portable the mma.sync kernel there; elsewhere both run mma.sync.
+        foreach (var kernel in new[] { KernelChoice.Auto, KernelChoice.Portable })
+        foreach (int d in new[] { 64, 128 })
+        foreach (bool causal in new[] { false, true })
+            yield return new TestCaseData(d == 64 ? DataType.Float16 : DataType.BFloat16, 2, 200, 333, 4, 2, d, causal,
+                causal ? Layout.HeadsFirstPadded : Layout.Contiguous, kernel, 0);
     }
 
     [TestCaseSource(nameof(Cases))]

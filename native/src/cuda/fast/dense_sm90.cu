@@ -1,5 +1,7 @@
 // Launch side of the Hopper (wgmma) dense forward: head dims 64 and 128, fp16 and bf16,
 // causal or not. The kernels hold sm_90a code only when the library is built for that target.
+#include <string>
+
 #include "cuda/common/check.h"
 #include "cuda/fast/dense_launch.h"
 #include "cuda/fast/dense_sm90_kernel.cuh"

@@ -27,6 +27,7 @@ struct Sm90TileTraits {
     // +1024: the swizzle pattern repeats every 1024 bytes and tiles start on that boundary.
     static constexpr size_t kSmemBytes = 1024 + size_t(kQBytes) + size_t(2 * kStages) * kKvBytes;
     static_assert(D % 64 == 0, "the swizzled layout holds 64-column blocks");
+    static_assert(kSmemBytes <= 232448, "shared memory per block on sm_90");
 };
 
 // Copies rows [row0, row0 + kRows) of a [S, D] view into a swizzled tile; rows at or past
@@ -96,23 +97,21 @@ __global__ void __launch_bounds__(Sm90TileTraits<D>::kThreads, 1)
     // Row state: each lane holds rows g and g+8 of its warp's 16-row slice of the warpgroup's 64.
     const int g = lane / 4, t = lane % 4;
     const int row_base = m0 + wg * 64 + (warp % 4) * 16 + g;
-    const bool wg_active = m0 + wg * 64 < seqlen_q;  // uniform per warpgroup (wgmma is collective)
     float o_acc[D / 2];
 #pragma unroll
     for (int i = 0; i < D / 2; ++i) o_acc[i] = 0.f;
     common::RowState rows[2] = {{-INFINITY, 0.f}, {-INFINITY, 0.f}};
 
+    // One tile ahead: tile j+1 is copied while tile j is computed. Its ring slot last held
+    // tile j+1-kStages, whose last reader (P V of that tile) has finished by then.
+    // No wgmma sits behind a data-dependent branch (the compiler would serialize them all):
+    // warpgroups past the last query row compute on zero rows and write nothing.
     if (steps > 0) {
         load_tile_sw128<kBM, D, kThreads>(sQ, q_base, p.q_seq, m0, seqlen_q, tid);
-#pragma unroll
-        for (int s = 0; s < kStages - 1; ++s) {
-            if (s < steps) {
-                const int n0 = schedule.tile(s) * kBN;
-                load_tile_sw128<kBN, D, kThreads>(sK + s * Tr::kKvBytes, k_base, p.k_seq, n0, seqlen_k, tid);
-                load_tile_sw128<kBN, D, kThreads>(sV + s * Tr::kKvBytes, v_base, p.v_seq, n0, seqlen_k, tid);
-            }
-            common::cp_async_commit();
-        }
+        const int n0 = schedule.tile(0) * kBN;
+        load_tile_sw128<kBN, D, kThreads>(sK, k_base, p.k_seq, n0, seqlen_k, tid);
+        load_tile_sw128<kBN, D, kThreads>(sV, v_base, p.v_seq, n0, seqlen_k, tid);
+        common::cp_async_commit();
     }
 
     // Descriptors: Q (this warpgroup's 64 rows) and K read along the head dim; V across keys.
@@ -125,23 +124,18 @@ __global__ void __launch_bounds__(Sm90TileTraits<D>::kThreads, 1)
     while (n_masked < steps && mask.tile_is_partial(m0, schedule.tile(n_masked) * kBN, kBN)) ++n_masked;
 
     for (int step = 0; step < steps; ++step) {
-        common::cp_async_wait<kStages - 2>();
+        common::cp_async_wait<0>();
         common::fence_proxy_async_smem();
-        __syncthreads();  // the tile is visible to all, and every wgmma of the last step is done
-        {
-            const int pf = step + kStages - 1;
-            if (pf < steps) {
-                const int n0 = schedule.tile(pf) * kBN;
-                const int st = pf % kStages;
-                load_tile_sw128<kBN, D, kThreads>(sK + st * Tr::kKvBytes, k_base, p.k_seq, n0, seqlen_k, tid);
-                load_tile_sw128<kBN, D, kThreads>(sV + st * Tr::kKvBytes, v_base, p.v_seq, n0, seqlen_k, tid);
-            }
-            common::cp_async_commit();
+        __syncthreads();  // tile `step` is visible to all; the slot refilled next is free
+        if (step + 1 < steps) {
+            const int n0 = schedule.tile(step + 1) * kBN;
+            const int st = (step + 1) % kStages;
+            load_tile_sw128<kBN, D, kThreads>(sK + st * Tr::kKvBytes, k_base, p.k_seq, n0, seqlen_k, tid);
+            load_tile_sw128<kBN, D, kThreads>(sV + st * Tr::kKvBytes, v_base, p.v_seq, n0, seqlen_k, tid);
         }
-        if (!wg_active) continue;
+        common::cp_async_commit();
         const int stage = step % kStages;
         const uint64_t k_desc = common::desc_advance(k_desc0, stage * Tr::kKvBytes);
-        const uint64_t v_desc = common::desc_advance(v_desc0, stage * Tr::kKvBytes);
 
         // S = Q K^T over the head dim, 16 columns per instruction.
         float s_acc[kBN / 2];
@@ -196,6 +190,7 @@ __global__ void __launch_bounds__(Sm90TileTraits<D>::kThreads, 1)
         }
 
         // O += P V over the keys, 16 keys per instruction.
+        const uint64_t v_desc = common::desc_advance(v_desc0, stage * Tr::kKvBytes);
         common::wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBN / 16; ++kk) {
@@ -203,6 +198,8 @@ __global__ void __launch_bounds__(Sm90TileTraits<D>::kThreads, 1)
             common::wgmma_rs_tb<D, T>(o_acc, a, common::desc_advance(v_desc, kk * 16 * 128), 1);
         }
         common::wgmma_commit();
+        // Waited for here: deferring it past the next tile's S (so the two run back to back)
+        // measured no faster, as the compiler then serializes every wgmma (warning C7515).
         common::wgmma_wait<0>();
         common::fence_registers(o_acc);
     }
