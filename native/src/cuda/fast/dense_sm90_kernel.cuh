@@ -21,7 +21,8 @@ namespace sa::cuda::fast {
 
 template <int D>
 struct Sm90TileTraits {
-    static constexpr int kHeadDim = D, kBlockM = 128, kBlockN = 128, kStages = 2;
+    // Three ring slots: tile j+1 is copied while tile j's S and tile j-1's P V run.
+    static constexpr int kHeadDim = D, kBlockM = 128, kBlockN = 128, kStages = 3;
     static constexpr int kWarpgroups = kBlockM / 64, kThreads = kWarpgroups * 128;
     static constexpr int kQBytes = kBlockM * D * 2, kKvBytes = kBlockN * D * 2;
     // +1024: the swizzle pattern repeats every 1024 bytes and tiles start on that boundary.
@@ -50,6 +51,85 @@ __device__ __forceinline__ void load_tile_sw128(uint32_t smem, const T* base, in
         common::cp_async_16_zfill(dst + uint32_t(i * kStep * 128), valid ? src : base, valid);
         src += step_stride;
     }
+}
+
+// S = Q K^T for one key tile: D/16 instructions, both operands from shared memory.
+template <typename T, int D, int kBM, int kBN>
+__device__ __forceinline__ void issue_qk(float (&s)[kBN / 2], uint64_t q_desc, uint64_t k_desc) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+        const uint32_t col = (kk % 4) * 32;  // byte offset of the 16 columns in their 64-column block
+        common::wgmma_ss<kBN, T>(s, common::desc_advance(q_desc, (kk / 4) * kBM * 128 + col),
+                                 common::desc_advance(k_desc, (kk / 4) * kBN * 128 + col), kk > 0);
+    }
+}
+
+// O += P V for one key tile: kBN/16 instructions, P from registers, V across rows.
+template <typename T, int D, int kBN>
+__device__ __forceinline__ void issue_pv(float (&o)[D / 2], const uint32_t (&p)[kBN / 8][2], uint64_t v_desc) {
+#pragma unroll
+    for (int kk = 0; kk < kBN / 16; ++kk) {
+        const uint32_t a[4] = {p[2 * kk][0], p[2 * kk][1], p[2 * kk + 1][0], p[2 * kk + 1][1]};
+        common::wgmma_rs_tb<D, T>(o, a, common::desc_advance(v_desc, kk * 16 * 128), 1);
+    }
+}
+
+// Masks (when asked) and exponentiates one tile of scores in place; updates the running row
+// state and returns in alpha the factor the rows of O must be scaled by before this tile's
+// P V. Lane layout: rows g (half 0) and g + 8 (half 1), columns nt*8 + 2t + {0, 1}.
+template <int kNT, typename Mask>
+__device__ __forceinline__ void softmax_tile(float (&s)[kNT * 4], common::RowState (&rows)[2], float (&alpha)[2],
+                                             bool masked, const Mask& mask, int row_base, int n0, int t,
+                                             float scale_log2) {
+    if (masked) {
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            const int limit = mask.key_limit(row_base + half * 8) - n0;
+#pragma unroll
+            for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+                for (int e = 0; e < 2; ++e)
+                    if (nt * 8 + 2 * t + e >= limit) s[nt * 4 + 2 * half + e] = -INFINITY;
+        }
+    }
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+        float mx[kNT];
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) mx[nt] = fmaxf(s[nt * 4 + 2 * half], s[nt * 4 + 2 * half + 1]);
+        const float tile_max = common::quad_max(tree_reduce(mx, [](float x, float y) { return fmaxf(x, y); }));
+        float max_scaled;
+        alpha[half] = common::online_softmax_rescale(rows[half], tile_max, scale_log2, max_scaled);
+        float sums[kNT];
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {
+            s[nt * 4 + 2 * half] = common::softmax_prob(s[nt * 4 + 2 * half], scale_log2, max_scaled);
+            s[nt * 4 + 2 * half + 1] = common::softmax_prob(s[nt * 4 + 2 * half + 1], scale_log2, max_scaled);
+            sums[nt] = s[nt * 4 + 2 * half] + s[nt * 4 + 2 * half + 1];
+        }
+        rows[half].sum_partial += tree_reduce(sums, [](float x, float y) { return x + y; });
+    }
+}
+
+// Probabilities -> the packed 16-bit A operand of P V.
+template <typename T, int kNT>
+__device__ __forceinline__ void pack_p(uint32_t (&p)[kNT][2], const float (&s)[kNT * 4]) {
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt) {
+        p[nt][0] = common::pack2<T>(s[nt * 4], s[nt * 4 + 1]);
+        p[nt][1] = common::pack2<T>(s[nt * 4 + 2], s[nt * 4 + 3]);
+    }
+}
+
+template <int D>
+__device__ __forceinline__ void scale_rows(float (&o)[D / 2], const float (&alpha)[2]) {
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt)
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            o[dt * 4 + 2 * half] *= alpha[half];
+            o[dt * 4 + 2 * half + 1] *= alpha[half];
+        }
 }
 
 template <typename T, int D, bool kCausal>
@@ -102,17 +182,26 @@ __global__ void __launch_bounds__(Sm90TileTraits<D>::kThreads, 1)
     for (int i = 0; i < D / 2; ++i) o_acc[i] = 0.f;
     common::RowState rows[2] = {{-INFINITY, 0.f}, {-INFINITY, 0.f}};
 
-    // One tile ahead: tile j+1 is copied while tile j is computed. Its ring slot last held
-    // tile j+1-kStages, whose last reader (P V of that tile) has finished by then.
-    // No wgmma sits behind a data-dependent branch (the compiler would serialize them all):
-    // warpgroups past the last query row compute on zero rows and write nothing.
-    if (steps > 0) {
-        load_tile_sw128<kBM, D, kThreads>(sQ, q_base, p.q_seq, m0, seqlen_q, tid);
-        const int n0 = schedule.tile(0) * kBN;
-        load_tile_sw128<kBN, D, kThreads>(sK, k_base, p.k_seq, n0, seqlen_k, tid);
-        load_tile_sw128<kBN, D, kThreads>(sV, v_base, p.v_seq, n0, seqlen_k, tid);
-        common::cp_async_commit();
-    }
+    // A block with no visible key (S_k = 0, or causal rows before the first key) runs one
+    // fully masked step on a zero-filled tile, so every wgmma below is unconditional: the
+    // compiler serializes all of them when one sits behind a branch it cannot prove uniform.
+    // Likewise warpgroups past the last query row compute on zero rows and write nothing.
+    const int runs = max(steps, 1);
+    const int n_limit = steps > 0 ? seqlen_k : 0;
+    int n_masked = steps > 0 ? 0 : 1;  // tiles are visited partial-first: masked steps are a prefix
+    while (n_masked < steps && mask.tile_is_partial(m0, schedule.tile(n_masked) * kBN, kBN)) ++n_masked;
+    auto tile_n0 = [&](int j) { return steps > 0 ? schedule.tile(j) * kBN : 0; };
+
+    // One tile ahead: tile j+1 is copied into slot (j+1) % 3 while S of tile j and P V of tile
+    // j-1 run; that slot last held tile j-2, whose P V finished in step j-1.
+    auto load_kv = [&](int j) {
+        const int st = j % kStages;
+        load_tile_sw128<kBN, D, kThreads>(sK + st * Tr::kKvBytes, k_base, p.k_seq, tile_n0(j), n_limit, tid);
+        load_tile_sw128<kBN, D, kThreads>(sV + st * Tr::kKvBytes, v_base, p.v_seq, tile_n0(j), n_limit, tid);
+    };
+    load_tile_sw128<kBM, D, kThreads>(sQ, q_base, p.q_seq, m0, seqlen_q, tid);
+    load_kv(0);
+    common::cp_async_commit();
 
     // Descriptors: Q (this warpgroup's 64 rows) and K read along the head dim; V across keys.
     const uint64_t q_desc = common::sw128_desc(sQ + wg * 64 * 128, 16, 1024);
@@ -120,89 +209,57 @@ __global__ void __launch_bounds__(Sm90TileTraits<D>::kThreads, 1)
     const uint64_t v_desc0 = common::sw128_desc(sV, kBN * 128, 1024);
     const float scale_log2 = p.scale_log2;
 
-    int n_masked = 0;  // tiles are visited partial-first, so the masked steps are a prefix
-    while (n_masked < steps && mask.tile_is_partial(m0, schedule.tile(n_masked) * kBN, kBN)) ++n_masked;
+    float s_acc[kBN / 2];
+    uint32_t p_pack[kNT][2];  // P of the last softmaxed tile, the A operand of its P V
+    float alpha[2];
 
-    for (int step = 0; step < steps; ++step) {
+    // Step 0: S, softmax, P.
+    common::cp_async_wait<0>();
+    common::fence_proxy_async_smem();
+    __syncthreads();
+    if (runs > 1) load_kv(1);
+    common::cp_async_commit();
+    common::wgmma_fence();
+    issue_qk<T, D, kBM, kBN>(s_acc, q_desc, k_desc0);
+    common::wgmma_commit();
+    common::wgmma_wait<0>();
+    common::fence_registers(s_acc);
+    softmax_tile<kNT>(s_acc, rows, alpha, n_masked > 0, mask, row_base, tile_n0(0), t, scale_log2);
+    pack_p<T, kNT>(p_pack, s_acc);
+
+    // Step j: issue S of tile j, rescale O, issue P V of tile j-1; the softmax of tile j (the
+    // exp2 work) runs while that P V is on the tensor cores. Every wgmma is waited for inside
+    // its step, and no register of an in-flight wgmma is written in its shadow: P is re-packed
+    // and O rescaled only after the wait.
+    for (int step = 1; step < runs; ++step) {
         common::cp_async_wait<0>();
         common::fence_proxy_async_smem();
-        __syncthreads();  // tile `step` is visible to all; the slot refilled next is free
-        if (step + 1 < steps) {
-            const int n0 = schedule.tile(step + 1) * kBN;
-            const int st = (step + 1) % kStages;
-            load_tile_sw128<kBN, D, kThreads>(sK + st * Tr::kKvBytes, k_base, p.k_seq, n0, seqlen_k, tid);
-            load_tile_sw128<kBN, D, kThreads>(sV + st * Tr::kKvBytes, v_base, p.v_seq, n0, seqlen_k, tid);
-        }
+        __syncthreads();  // tile `step` is visible to all; slot (step+1) % 3 is free
+        if (step + 1 < runs) load_kv(step + 1);
         common::cp_async_commit();
-        const int stage = step % kStages;
-        const uint64_t k_desc = common::desc_advance(k_desc0, stage * Tr::kKvBytes);
 
-        // S = Q K^T over the head dim, 16 columns per instruction.
-        float s_acc[kBN / 2];
         common::wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < D / 16; ++kk) {
-            const uint32_t col = (kk % 4) * 32;  // byte offset of the 16 columns in their block
-            common::wgmma_ss<kBN, T>(s_acc, common::desc_advance(q_desc, (kk / 4) * kBM * 128 + col),
-                                     common::desc_advance(k_desc, (kk / 4) * kBN * 128 + col), kk > 0);
-        }
+        issue_qk<T, D, kBM, kBN>(s_acc, q_desc, common::desc_advance(k_desc0, (step % kStages) * Tr::kKvBytes));
         common::wgmma_commit();
-        common::wgmma_wait<0>();
+        scale_rows<D>(o_acc, alpha);
+        common::wgmma_fence();
+        issue_pv<T, D, kBN>(o_acc, p_pack, common::desc_advance(v_desc0, ((step - 1) % kStages) * Tr::kKvBytes));
+        common::wgmma_commit();
+        common::wgmma_wait<1>();  // S of this tile is done
         common::fence_registers(s_acc);
-
-        if (step < n_masked) {
-            const int n0 = schedule.tile(step) * kBN;
-#pragma unroll
-            for (int half = 0; half < 2; ++half) {
-                const int limit = mask.key_limit(row_base + half * 8) - n0;
-#pragma unroll
-                for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-                    for (int e = 0; e < 2; ++e)
-                        if (nt * 8 + 2 * t + e >= limit) s_acc[nt * 4 + 2 * half + e] = -INFINITY;
-            }
-        }
-
-        // Online softmax; P leaves packed as the A operand of P V.
-        uint32_t p_pack[kNT][2];
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            float mx[kNT];
-#pragma unroll
-            for (int nt = 0; nt < kNT; ++nt) mx[nt] = fmaxf(s_acc[nt * 4 + 2 * half], s_acc[nt * 4 + 2 * half + 1]);
-            const float tile_max = common::quad_max(tree_reduce(mx, [](float x, float y) { return fmaxf(x, y); }));
-            float max_scaled;
-            const float alpha = common::online_softmax_rescale(rows[half], tile_max, scale_log2, max_scaled);
-            float sums[kNT];
-#pragma unroll
-            for (int nt = 0; nt < kNT; ++nt) {
-                const float p0 = common::softmax_prob(s_acc[nt * 4 + 2 * half], scale_log2, max_scaled);
-                const float p1 = common::softmax_prob(s_acc[nt * 4 + 2 * half + 1], scale_log2, max_scaled);
-                p_pack[nt][half] = common::pack2<T>(p0, p1);
-                sums[nt] = p0 + p1;
-            }
-            rows[half].sum_partial += tree_reduce(sums, [](float x, float y) { return x + y; });
-#pragma unroll
-            for (int dt = 0; dt < kDT; ++dt) {
-                o_acc[dt * 4 + 2 * half] *= alpha;
-                o_acc[dt * 4 + 2 * half + 1] *= alpha;
-            }
-        }
-
-        // O += P V over the keys, 16 keys per instruction.
-        const uint64_t v_desc = common::desc_advance(v_desc0, stage * Tr::kKvBytes);
-        common::wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < kBN / 16; ++kk) {
-            const uint32_t a[4] = {p_pack[2 * kk][0], p_pack[2 * kk][1], p_pack[2 * kk + 1][0], p_pack[2 * kk + 1][1]};
-            common::wgmma_rs_tb<D, T>(o_acc, a, common::desc_advance(v_desc, kk * 16 * 128), 1);
-        }
-        common::wgmma_commit();
-        // Waited for here: deferring it past the next tile's S (so the two run back to back)
-        // measured no faster, as the compiler then serializes every wgmma (warning C7515).
-        common::wgmma_wait<0>();
+        softmax_tile<kNT>(s_acc, rows, alpha, step < n_masked, mask, row_base, tile_n0(step), t, scale_log2);
+        common::wgmma_wait<0>();  // P V of the previous tile is done
         common::fence_registers(o_acc);
+        pack_p<T, kNT>(p_pack, s_acc);
     }
+
+    // The last tile's P V.
+    scale_rows<D>(o_acc, alpha);
+    common::wgmma_fence();
+    issue_pv<T, D, kBN>(o_acc, p_pack, common::desc_advance(v_desc0, ((runs - 1) % kStages) * Tr::kKvBytes));
+    common::wgmma_commit();
+    common::wgmma_wait<0>();
+    common::fence_registers(o_acc);
     common::cp_async_wait<0>();
 
     // Epilogue: finish the deferred row sums, normalize, write O and the LSE.
