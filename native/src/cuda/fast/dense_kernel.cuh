@@ -78,6 +78,22 @@ struct CausalMask {
     }
 };
 
+// Where batch b's queries and keys start and how many there are: the fixed lengths, or the
+// varlen offsets (cu_seqlens) when given.
+struct SequenceBounds {
+    int q_start, k_start, seqlen_q, seqlen_k;
+};
+__device__ __forceinline__ SequenceBounds sequence_bounds(const DenseParams& p, int b) {
+    SequenceBounds s{0, 0, p.seqlen_q, p.seqlen_k};
+    if (p.cu_seqlens_q != nullptr) {
+        s.q_start = p.cu_seqlens_q[b];
+        s.seqlen_q = p.cu_seqlens_q[b + 1] - s.q_start;
+        s.k_start = p.cu_seqlens_k[b];
+        s.seqlen_k = p.cu_seqlens_k[b + 1] - s.k_start;
+    }
+    return s;
+}
+
 // Copies rows [row0, row0 + kRows) of a [S, D] view into padded shared memory; rows at or
 // past row_limit are zero filled. Where it divides evenly a thread owns one column chunk.
 template <int kRows, int kD, int kLd, int kThreads, typename T>
@@ -175,13 +191,7 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
     const int h0 = (bh % p.grid_heads) * pack;  // query head of row offset 0
     const int hk = h0 / p.group;
 
-    int q_start = 0, k_start = 0, seqlen_q = p.seqlen_q, seqlen_k = p.seqlen_k;
-    if (p.cu_seqlens_q != nullptr) {
-        q_start = p.cu_seqlens_q[b];
-        seqlen_q = p.cu_seqlens_q[b + 1] - q_start;
-        k_start = p.cu_seqlens_k[b];
-        seqlen_k = p.cu_seqlens_k[b + 1] - k_start;
-    }
+    const auto [q_start, k_start, seqlen_q, seqlen_k] = sequence_bounds(p, b);
     const int rows_total = seqlen_q * pack;
     const int m0 = m_block * kBM;
     if (m0 >= rows_total) return;

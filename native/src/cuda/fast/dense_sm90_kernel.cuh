@@ -155,13 +155,7 @@ __global__ void __launch_bounds__(Sm90TileTraits<D>::kThreads, 1)
     const int h = bh % p.heads_q;
     const int hk = h / p.group;
 
-    int q_start = 0, k_start = 0, seqlen_q = p.seqlen_q, seqlen_k = p.seqlen_k;
-    if (p.cu_seqlens_q != nullptr) {
-        q_start = p.cu_seqlens_q[b];
-        seqlen_q = p.cu_seqlens_q[b + 1] - q_start;
-        k_start = p.cu_seqlens_k[b];
-        seqlen_k = p.cu_seqlens_k[b + 1] - k_start;
-    }
+    const auto [q_start, k_start, seqlen_q, seqlen_k] = sequence_bounds(p, b);
     const int m0 = m_block * kBM;
     if (m0 >= seqlen_q) return;
 

@@ -44,17 +44,21 @@ private:
     int previous_ = 0;
 };
 
-int multiprocessor_count(int device) {
+// A device attribute, read once per (device, attribute).
+int device_attribute(int device, cudaDeviceAttr attr, const char* what) {
     static std::mutex mutex;
-    static std::map<int, int> cache;
+    static std::map<std::pair<int, int>, int> cache;
     std::lock_guard<std::mutex> lock(mutex);
-    auto it = cache.find(device);
+    auto it = cache.find({device, int(attr)});
     if (it != cache.end()) return it->second;
-    int count = 0;
-    check_cuda(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device),
-               "cudaDeviceGetAttribute(multiProcessorCount)");
-    cache[device] = count;
-    return count;
+    int value = 0;
+    check_cuda(cudaDeviceGetAttribute(&value, attr, device), what);
+    cache[{device, int(attr)}] = value;
+    return value;
+}
+
+int multiprocessor_count(int device) {
+    return device_attribute(device, cudaDevAttrMultiProcessorCount, "cudaDeviceGetAttribute(multiProcessorCount)");
 }
 
 DenseKernelInfo kernel_info(int64_t head_dim, sa_dtype dtype, bool small_m, bool causal,
@@ -71,16 +75,9 @@ DenseKernelInfo kernel_info(int64_t head_dim, sa_dtype dtype, bool small_m, bool
 
 // Compute capability 9.0 (H100, H200) and a build that holds the sm_90a kernels.
 bool sm90_device(int device) {
-    if (!dense_sm90_compiled()) return false;
-    static std::mutex mutex;
-    static std::map<int, bool> cache;
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = cache.find(device);
-    if (it != cache.end()) return it->second;
-    int major = 0, minor = 0;
-    check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute(major)");
-    check_cuda(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "cudaDeviceGetAttribute(minor)");
-    return cache[device] = major == 9 && minor == 0;
+    return dense_sm90_compiled() &&
+           device_attribute(device, cudaDevAttrComputeCapabilityMajor, "cudaDeviceGetAttribute(major)") == 9 &&
+           device_attribute(device, cudaDevAttrComputeCapabilityMinor, "cudaDeviceGetAttribute(minor)") == 0;
 }
 
 struct DensePlan {
