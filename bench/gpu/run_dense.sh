@@ -28,14 +28,12 @@ fi
 BENCH="$BUILD/bench/native/sparseattn_bench"
 [ -x "$BENCH" ] || { echo "benchmark did not build"; tail -40 "$LOG"; exit 1; }
 
-log "fast dense kernels: registers, stack, spills (device nvcc)"
+log "fast kernels: registers, stack, spills (device nvcc)"
 LIB=$(find "$BUILD" -name 'libsparseattn*.so*' -type f | head -1)
-[ -n "$LIB" ] && cuobjdump -res-usage "$LIB" 2>&1 | grep -A1 'dense_forward_kernel' | grep -E 'Function|REG' |
-    paste - - | sed -E 's/.*dense_forward_kernelI([^N]*)NS[0-9]_15DenseTileTraitsILi([0-9]+)ELb([01])EEELb([01])E?L?i?([0-9]?)EEEvNS[0-9]_11DenseParamsE.*REG:([0-9]+) STACK:([0-9]+).*/\1 D\2 small=\3 causal=\4 loop=\5 REG \6 STACK \7/' |
-    sed -E 's/^(13__nv_bfloat16|6__half)/&/' | sort -u | tee -a "$LOG"
-[ -n "$LIB" ] && cuobjdump -res-usage "$LIB" 2>&1 | grep -A1 'dense_forward_sm90_kernel' | grep -E 'Function|REG' |
+[ -n "$LIB" ] && cuobjdump -res-usage "$LIB" 2>&1 | grep -A1 -E 'fwd_sm(80|90)_kernel' | grep -E 'Function|REG' |
     paste - - | sed -E 's/.*Function ([^ :]+).*REG:([0-9]+) STACK:([0-9]+).*/\1 REG \2 STACK \3/' | c++filt |
-    sed -E 's/void sa::cuda::fast::dense_forward_sm90_kernel/sm90/; s/\(sa::cuda::fast::DenseParams\)//' | sort -u | tee -a "$LOG"
+    sed -E 's/void sa::cuda::fast::fwd_//; s/\(sa::cuda::fast::FwdParams\)//; s/sa::cuda::fast:://g; s/__nv_bfloat16/bf16/; s/__half/f16/' |
+    sort -u | tee -a "$LOG"
 [ -n "$LIB" ] && echo "HGMMA in the library: $(cuobjdump -sass "$LIB" 2>/dev/null | grep -c HGMMA)" | tee -a "$LOG"
 grep -E "C75[0-9][0-9]|wgmma" "$LOG" | grep -iE "warn|serializ" | sort -u | head -10 | tee -a "$OUT/ptxas_wgmma_warnings.txt"
 
@@ -47,8 +45,8 @@ done
 cat "$OUT/san_memcheck.log" >> "$LOG"; cat "$OUT/san_racecheck.log" >> "$LOG"; rm -f "$OUT"/san_*.log
 
 if [ -x "$BUILD/native/tests/sparseattn_native_tests" ]; then
-    log "fast dense tests"
-    (cd "$BUILD" && ctest -R '^fast_dense' --output-on-failure 2>&1 | tail -25) | tee -a "$LOG"
+    log "fast kernel tests"
+    (cd "$BUILD" && ctest -R '^fast_' --output-on-failure 2>&1 | tail -25) | tee -a "$LOG"
 fi
 
 

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "cuda/fast/fast_dense.h"
+#include "cuda/fast/fast_attention.h"
 
 namespace sa::cuda {
 
@@ -63,8 +63,7 @@ void device_info(int32_t device, sa_device_info* info) {
 }
 
 bool fast_path_covered(sa_operation op, int32_t device, sa_dtype dtype, int32_t head_dim) {
-    if (op == SA_OP_DENSE) return fast::dense_covered(device, dtype, head_dim);
-    return false;
+    return fast::covered(op, device, dtype, head_dim);
 }
 
 void* malloc_device(int32_t device, size_t bytes) {
@@ -206,6 +205,45 @@ size_t enable_large_smem(const void* kernel, int32_t device) {
           "cudaFuncSetAttribute");
     limits.push_back({kernel, device, dynamic_max});
     return dynamic_max;
+}
+
+// Linear caches (std::map does not compile under nvcc 11.8 with libstdc++ 12); a handful of
+// entries per process.
+int device_attribute(int32_t device, cudaDeviceAttr attr) {
+    struct Entry {
+        int32_t device;
+        cudaDeviceAttr attr;
+        int value;
+    };
+    static std::mutex mutex;
+    static std::vector<Entry> cache;
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const Entry& e : cache)
+        if (e.device == device && e.attr == attr) return e.value;
+    int value = 0;
+    check(cudaDeviceGetAttribute(&value, attr, device), "cudaDeviceGetAttribute");
+    cache.push_back({device, attr, value});
+    return value;
+}
+
+int prepare_kernel(const void* kernel, size_t smem_bytes, int threads, int32_t device) {
+    struct Entry {
+        const void* kernel;
+        int32_t device;
+        int blocks;
+    };
+    static std::mutex mutex;
+    static std::vector<Entry> cache;
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const Entry& e : cache)
+        if (e.kernel == kernel && e.device == device) return e.blocks;
+    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem_bytes)),
+          "cudaFuncSetAttribute (fast attention shared memory)");
+    int blocks = 0;
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, smem_bytes),
+          "cudaOccupancyMaxActiveBlocksPerMultiprocessor (fast attention)");
+    cache.push_back({kernel, device, blocks});
+    return blocks;
 }
 
 }  // namespace sa::cuda

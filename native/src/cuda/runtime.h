@@ -53,6 +53,13 @@ void release_scratch(void* stream);
 // (kernel, device); returns that maximum in bytes.
 size_t enable_large_smem(const void* kernel, int32_t device);
 
+// A device attribute, read once per (device, attribute).
+int device_attribute(int32_t device, cudaDeviceAttr attr);
+
+// Raises `kernel`'s dynamic shared-memory limit to smem_bytes on `device` once and returns its
+// resident blocks per multiprocessor at `threads` threads (cached per kernel and device).
+int prepare_kernel(const void* kernel, size_t smem_bytes, int threads, int32_t device);
+
 // Integer ceil division for launch geometry.
 constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

@@ -1,6 +1,0 @@
-// Fast dense forward kernels for head dim 256 (fp16, bf16; causal and not; both tile variants).
-#include "cuda/fast/dense_launch.cuh"
-
-namespace sa::cuda::fast {
-SA_INSTANTIATE_DENSE_HEAD_DIM(256)
-}  // namespace sa::cuda::fast

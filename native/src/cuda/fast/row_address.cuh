@@ -1,0 +1,91 @@
+// Row-address policies: where row r of a query or key tile lives in its [S, H, D] tensor.
+//  - PackedRows: consecutive rows of the sequence; with GQA packing, (query, head) pairs.
+//  - GatheredRows: rows read through an index array (a permutation), one row per index.
+//  - GridBoxRows: a box of one dilation group's 2-D/3-D token grid, unravelled with shifts.
+// A row that does not exist (past the end, an index out of range) has token -1: loads zero
+// fill it and the epilogue does not store it.
+#pragma once
+#include <cstdint>
+
+namespace sa::cuda::fast {
+
+// Where a query tile row writes: sequence row `token` (-1: none) of query head h0 + head.
+struct OutRow {
+    int token;
+    int head;
+};
+
+struct PackedRows {
+    int first;  // tile row 0 is packed row `first`
+    int limit;  // packed rows in the sequence (queries x pack)
+    int pack;
+    int64_t seq_stride, head_stride;
+
+    __device__ int query(int row) const { return pack == 1 ? row : row / pack; }
+    __device__ OutRow out_row(int r) const {
+        const int row = first + r;
+        if (row >= limit) return {-1, 0};
+        const int qi = query(row);
+        return {qi, row - qi * pack};
+    }
+    // Element offset of tile row r from the tile's base (-1: not a row).
+    __device__ int64_t offset(int r) const {
+        const OutRow o = out_row(r);
+        return o.token < 0 ? -1 : int64_t(o.token) * seq_stride + int64_t(o.head) * head_stride;
+    }
+};
+
+struct GatheredRows {
+    const int32_t* index;  // nullptr: the identity
+    int64_t index_stride;
+    int first;   // tile row 0 is position `first`
+    int count;   // positions in the sequence
+    int limit;   // valid token range [0, limit)
+
+    __device__ int token(int r) const {
+        const int pos = first + r;
+        if (pos >= count) return -1;
+        if (index == nullptr) return pos;
+        const int t = index[int64_t(pos) * index_stride];
+        return t >= 0 && t < limit ? t : -1;
+    }
+};
+
+// Coordinates of box row r (dim 2 fastest) for box sides 1 << shift.
+__device__ __forceinline__ void box_coords(int r, const int (&origin)[3], const int (&shift)[3], int (&u)[3]) {
+    u[2] = origin[2] + (r & ((1 << shift[2]) - 1));
+    u[1] = origin[1] + ((r >> shift[2]) & ((1 << shift[1]) - 1));
+    u[0] = origin[0] + (r >> (shift[1] + shift[2]));
+}
+
+// One dilation group of a row-major token grid: local coordinate u of dim d is grid
+// coordinate group[d] + dilation[d] * u, valid while u < length[d].
+struct DilationGroup {
+    int group[3];
+    int dilation[3];
+    int length[3];  // tokens of the group per dim
+    int grid[3];
+
+    __device__ int token(const int (&u)[3]) const {
+        if (u[0] >= length[0] || u[1] >= length[1] || u[2] >= length[2]) return -1;
+        const int x0 = group[0] + dilation[0] * u[0];
+        const int x1 = group[1] + dilation[1] * u[1];
+        const int x2 = group[2] + dilation[2] * u[2];
+        return (x0 * grid[1] + x1) * grid[2] + x2;
+    }
+};
+
+struct GridBoxRows {
+    DilationGroup group;
+    int origin[3];
+    int shift[3];
+
+    __device__ void coords(int r, int (&u)[3]) const { box_coords(r, origin, shift, u); }
+    __device__ int token(int r) const {
+        int u[3];
+        coords(r, u);
+        return group.token(u);
+    }
+};
+
+}  // namespace sa::cuda::fast

@@ -1,0 +1,80 @@
+// Tile loads for both main loops: rows of a Q or K/V tile copied into shared memory with
+// 16-byte cp.async, each row's address from the family's row-address policy (contiguous,
+// gathered or a grid box); rows that do not exist are zero filled. Two layouts: padded rows
+// for ldmatrix (mma.sync loop) and the 128-byte swizzle of common/wgmma.cuh (wgmma loop).
+#pragma once
+#include <cstdint>
+
+#include "cuda/common/mma.cuh"
+#include "cuda/common/wgmma.cuh"
+
+namespace sa::cuda::fast {
+
+// Destination byte address of 16-byte chunk c of row r in each layout.
+template <int kLd>
+struct PaddedLayout {
+    __device__ static uint32_t chunk(uint32_t base, int r, int c) { return base + uint32_t(2 * (r * kLd + c * 8)); }
+};
+template <int kRows>
+struct Swizzled128Layout {
+    __device__ static uint32_t chunk(uint32_t base, int r, int c) { return base + common::sw128_offset<kRows>(r, c * 8); }
+};
+
+// Copies kRows rows of kD 16-bit elements; offset(r) is row r's element offset from base, or
+// -1 for a row to zero fill. Where it divides evenly a thread owns one column chunk of every
+// kStep-th row (computing each row's address once), else chunks are dealt round robin.
+template <int kRows, int kD, int kThreads, typename Layout, typename T, typename Offset>
+__device__ __forceinline__ void load_rows(uint32_t smem, const T* base, Offset offset, int tid) {
+    constexpr int kChunksPerRow = kD / 8;
+    if constexpr (kThreads % kChunksPerRow == 0 && kRows % (kThreads / kChunksPerRow) == 0) {
+        constexpr int kStep = kThreads / kChunksPerRow;
+        const int r = tid / kChunksPerRow, c = tid % kChunksPerRow;
+#pragma unroll
+        for (int i = 0; i < kRows / kStep; ++i) {
+            const int64_t off = offset(r + i * kStep);
+            common::cp_async_16_zfill(Layout::chunk(smem, r + i * kStep, c), off >= 0 ? base + off + c * 8 : base, off >= 0);
+        }
+    } else {
+        constexpr int kChunks = kRows * kChunksPerRow;
+#pragma unroll
+        for (int i = 0; i < (kChunks + kThreads - 1) / kThreads; ++i) {
+            const int idx = tid + i * kThreads;
+            if (kChunks % kThreads == 0 || idx < kChunks) {
+                const int r = idx / kChunksPerRow, c = idx % kChunksPerRow;
+                const int64_t off = offset(r);
+                common::cp_async_16_zfill(Layout::chunk(smem, r, c), off >= 0 ? base + off + c * 8 : base, off >= 0);
+            }
+        }
+    }
+}
+
+// K and V rows of one key tile (same tokens for both); token(c) is key row c's sequence row
+// or -1. With kPositions the thread of chunk 0 also stores each row's token for the mask.
+template <int kRows, int kD, int kThreads, typename Layout, bool kPositions, typename T, typename Token>
+__device__ __forceinline__ void load_kv(uint32_t sk, uint32_t sv, int* positions, const T* k_base, const T* v_base,
+                                        int64_t k_stride, int64_t v_stride, Token token, int tid) {
+    constexpr int kChunksPerRow = kD / 8;
+    auto one = [&](int r, int c) {
+        const int t = token(r);
+        const bool valid = t >= 0;
+        common::cp_async_16_zfill(Layout::chunk(sk, r, c), valid ? k_base + int64_t(t) * k_stride + c * 8 : k_base, valid);
+        common::cp_async_16_zfill(Layout::chunk(sv, r, c), valid ? v_base + int64_t(t) * v_stride + c * 8 : v_base, valid);
+        if constexpr (kPositions)
+            if (c == 0) positions[r] = t;
+    };
+    if constexpr (kThreads % kChunksPerRow == 0 && kRows % (kThreads / kChunksPerRow) == 0) {
+        constexpr int kStep = kThreads / kChunksPerRow;
+        const int r = tid / kChunksPerRow, c = tid % kChunksPerRow;
+#pragma unroll
+        for (int i = 0; i < kRows / kStep; ++i) one(r + i * kStep, c);
+    } else {
+        constexpr int kChunks = kRows * kChunksPerRow;
+#pragma unroll
+        for (int i = 0; i < (kChunks + kThreads - 1) / kThreads; ++i) {
+            const int idx = tid + i * kThreads;
+            if (kChunks % kThreads == 0 || idx < kChunks) one(idx / kChunksPerRow, idx % kChunksPerRow);
+        }
+    }
+}
+
+}  // namespace sa::cuda::fast
