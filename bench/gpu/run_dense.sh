@@ -59,6 +59,18 @@ for suite in $SUITES; do
 done
 
 
+SBENCH="$BUILD/bench/native/sparseattn_bench_sparse"
+for suite in ${SPARSE_SUITES:-}; do
+    for kernel in ${SPARSE_KERNELS:-auto}; do
+        log "bench sparse $suite ($kernel)"
+        "$SBENCH" --suite "$suite" --kernel "$kernel" --check "${SPARSE_CHECK:-1}" --json "$OUT/sparse-$suite-$kernel.json" 2>&1 | tee -a "$LOG"
+    done
+done
+if [ -n "${SPARSE_SUITES:-}" ]; then
+    log "sparse anchors (cuDNN dense on the same tokens, FlexAttention)"
+    python3 bench/gpu/anchors_sparse.py "${SPARSE_ANCHORS:-all}" 2>&1 | grep -v Warning | tee "$OUT/anchors_sparse.txt" | tee -a "$LOG"
+fi
+
 # The dense ratio table reads the "dense" suite, or the "bar" suite (its six anchor shapes).
 DENSE=""
 for suite in dense bar; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the native library with this machine's nvcc and runs every test on the GPU:
 # the native C ABI tests (ctest), the NUnit suite from the self-contained test executable,
-# and compute-sanitizer memcheck/racecheck over the native GPU tests.
+# and compute-sanitizer memcheck/racecheck/synccheck over the native GPU tests.
 # Usage: run_gpu_tests.sh [--tests-tar FILE] [--sources DIR|FILE.tar.gz] [--results DIR]
 #        [--sanitize-filter REGEX] [--nunit-args "..."] [--build DIR] [--sanitize-timeout SECONDS]
 # Defaults: sources = the repository this script lives in; tests tar = artifacts/gpu-bundle/
@@ -11,7 +11,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 src="$(cd "$here/../.." 2>/dev/null && pwd)"
 tests_tar=""
 results="${OUT:-$PWD/gpu-results}"
-sanitize_filter="${SANITIZE_FILTER:-cuda}"
+sanitize_filter="${SANITIZE_FILTER:-cuda|fast}"
 nunit_args=""
 build=/tmp/sparseattn-gpu-build
 sanitize_timeout=240
@@ -70,7 +70,7 @@ if command -v compute-sanitizer >/dev/null; then
   bin="$build/native/tests/sparseattn_native_tests"
   names=$("$bin" --list 2>/dev/null | grep -E "$sanitize_filter" | grep -vE 'large|perf' || true)
   deadline=$(( $(date +%s) + sanitize_timeout ))
-  for tool in memcheck racecheck; do
+  for tool in ${SANITIZE_TOOLS:-memcheck racecheck synccheck}; do
     errs=0; n=0
     for t in $names; do
       [ "$(date +%s)" -ge "$deadline" ] && { echo "$tool: time budget reached after $n tests"; break; }

@@ -48,13 +48,17 @@ SA_TEST(cuda_runtime_memory_streams_and_info) {
     CHECK_OK(sa_cuda_free(0, a));
     CHECK_OK(sa_cuda_free(0, b));
 
-    int32_t covered = -1;
+    // Every family runs on the same fast main loops: the same head dims are covered for each.
+    int32_t covered = -1, dense_covered = -1;
+    CHECK_OK(sa_fast_path_covered(SA_OP_DENSE, 0, SA_DTYPE_F16, 128, &dense_covered));
     CHECK_OK(sa_fast_path_covered(SA_OP_BLOCK_SPARSE, 0, SA_DTYPE_F16, 128, &covered));
-    CHECK_EQ(covered, 0);
-    CHECK_OK(sa_fast_path_covered(SA_OP_NEIGHBORHOOD, 0, SA_DTYPE_BF16, 64, &covered));
-    CHECK_EQ(covered, 0);
-    CHECK_OK(sa_fast_path_covered(SA_OP_DENSE, 0, SA_DTYPE_F16, 136, &covered));
-    CHECK_EQ(covered, 0);
+    CHECK_EQ(covered, dense_covered);
+    CHECK_OK(sa_fast_path_covered(SA_OP_NEIGHBORHOOD, 0, SA_DTYPE_F16, 128, &covered));
+    CHECK_EQ(covered, dense_covered);
+    for (sa_operation op : {SA_OP_DENSE, SA_OP_NEIGHBORHOOD, SA_OP_BLOCK_SPARSE}) {
+        CHECK_OK(sa_fast_path_covered(op, 0, SA_DTYPE_F16, 136, &covered));
+        CHECK_EQ(covered, 0);
+    }
 }
 
 SA_TEST(cuda_reference_dense_matches_cpu) {

@@ -250,6 +250,28 @@ SA_API sa_status sa_neighborhood_window(int32_t u, int32_t group_length, int32_t
 SA_API sa_status sa_neighborhood_pair_count(const sa_neighborhood_params* params,
                                             int64_t* pairs);
 
+/* Tile-level estimate of the fast neighborhood kernels (host only). They tile queries and keys
+   with boxes of one dilation group's token grid, box sides powers of two: tile_rows queries and
+   tile_keys keys per box (both powers of two; the wgmma kernels use 128 and 128, the mma.sync
+   kernels 64 and 64). q_box / k_box (NULL: the shape the kernels choose) give the sides per
+   dim, dims past spatial_rank 1. */
+typedef struct sa_neighborhood_estimate {
+    int32_t q_box[SA_MAX_SPATIAL_DIMS];  /* box sides used */
+    int32_t k_box[SA_MAX_SPATIAL_DIMS];
+    double query_tiles;         /* work tiles holding at least one query */
+    double tiles_visited;       /* (query tile, key tile) pairs computed */
+    double masked_fraction;     /* share of the visited tiles that need the per-element mask */
+    double dense_tiles;         /* tiles dense attention computes on the same token count */
+    double pair_bound_speedup;  /* dense pairs / allowed pairs: the FLOP bound */
+    double tile_bound_speedup;  /* dense tiles / visited tiles */
+    double predicted_speedup;   /* the tile bound with a masked tile costing 1.3 unmasked ones */
+} sa_neighborhood_estimate;
+
+SA_API sa_status sa_neighborhood_estimate_tiles(const sa_neighborhood_params* params,
+                                                int32_t tile_rows, int32_t tile_keys,
+                                                const int32_t* q_box, const int32_t* k_box,
+                                                sa_neighborhood_estimate* estimate);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Block-sparse attention, optionally over permuted keys and queries                          */
 /* ------------------------------------------------------------------------------------------ */

@@ -1,9 +1,11 @@
 // The C ABI: every exported function validates, dispatches to the backend of the tensors'
 // device, and converts exceptions to a status through guard().
+#include <cmath>
 #include <cstring>
 
 #include "checked_math.h"
 #include "errors.h"
+#include "neighborhood_tiles.h"
 #include "neighborhood_window.h"
 #include "validate.h"
 
@@ -330,6 +332,69 @@ SA_API sa_status sa_neighborhood_pair_count(const sa_neighborhood_params* params
                 sa::fail_invalid("params: pair count overflows int64");
         }
         *pairs = total;
+    });
+}
+
+namespace {
+int32_t log2_of_power(int32_t v, const char* name) {
+    if (v < 1 || (v & (v - 1)) != 0 || v > (1 << 20))
+        sa::fail_invalid("%s: must be a power of two in [1, 2^20], got %d", name, v);
+    int32_t s = 0;
+    while ((1 << s) < v) ++s;
+    return s;
+}
+
+// Box sides given by the caller: powers of two whose product is the tile volume.
+void read_box(const int32_t* box, int32_t rank, int32_t volume_log2, const char* name, int32_t (&shift)[3]) {
+    int32_t total = 0;
+    for (int32_t d = 0; d < 3; ++d) {
+        const int32_t side = d < rank ? box[d] : 1;
+        if (d >= rank && box[d] != 1) sa::fail_invalid("%s[%d]: must be 1 past spatial_rank, got %d", name, d, box[d]);
+        shift[d] = log2_of_power(side, name);
+        total += shift[d];
+    }
+    if (total != volume_log2)
+        sa::fail_invalid("%s: the product of the sides must be %d, got 2^%d", name, 1 << volume_log2, total);
+}
+}  // namespace
+
+SA_API sa_status sa_neighborhood_estimate_tiles(const sa_neighborhood_params* params, int32_t tile_rows,
+                                                int32_t tile_keys, const int32_t* q_box, const int32_t* k_box,
+                                                sa_neighborhood_estimate* estimate) {
+    return sa::guard([&] {
+        require_pointer(estimate, "estimate");
+        const sa::NeighborhoodGeometry g = sa::validate_neighborhood_params(params);
+        const int32_t rows_log2 = log2_of_power(tile_rows, "tile_rows");
+        const int32_t keys_log2 = log2_of_power(tile_keys, "tile_keys");
+        sa::NeighborhoodTileShape shape = sa::best_neighborhood_tiles(g, rows_log2, keys_log2, sa::kNeighborhoodMaskCost);
+        if (q_box != nullptr) read_box(q_box, g.rank, rows_log2, "q_box", shape.q_shift);
+        if (k_box != nullptr) read_box(k_box, g.rank, keys_log2, "k_box", shape.k_shift);
+        const sa::NeighborhoodTileCount n = sa::neighborhood_tile_count(g, shape);
+        double tokens = 1, pairs = 1;
+        for (int32_t d = 0; d < 3; ++d) {
+            tokens *= double(g.grid[d]);
+            double along = 0;
+            for (int32_t x = 0; x < g.grid[d]; ++x) {
+                const int32_t lg = sa::dilation_group_length(g.grid[d], g.dilation[d], x % g.dilation[d]);
+                const sa::KeyRange r =
+                    sa::neighborhood_window(x / g.dilation[d], lg, g.kernel[d], g.stride[d], g.causal[d] != 0);
+                along += double(r.end - r.start);
+            }
+            pairs *= along;
+        }
+        std::memset(estimate, 0, sizeof(*estimate));
+        for (int32_t d = 0; d < 3; ++d) {
+            estimate->q_box[d] = 1 << shape.q_shift[d];
+            estimate->k_box[d] = 1 << shape.k_shift[d];
+        }
+        estimate->query_tiles = n.query_tiles;
+        estimate->tiles_visited = n.visited_tiles;
+        estimate->masked_fraction = n.visited_tiles > 0 ? (n.visited_tiles - n.full_tiles) / n.visited_tiles : 0.0;
+        estimate->dense_tiles = std::ceil(tokens / tile_rows) * std::ceil(tokens / tile_keys);
+        estimate->pair_bound_speedup = pairs > 0 ? tokens * tokens / pairs : 0.0;
+        estimate->tile_bound_speedup = n.visited_tiles > 0 ? estimate->dense_tiles / n.visited_tiles : 0.0;
+        estimate->predicted_speedup =
+            n.visited_tiles > 0 ? estimate->dense_tiles / (n.visited_tiles * (1.0 + sa::kNeighborhoodMaskCost * estimate->masked_fraction)) : 0.0;
     });
 }
 

@@ -10,6 +10,9 @@
 
 namespace sa {
 
+// A masked tile's extra cost over an unmasked one, relative (the box choice and the estimate).
+constexpr double kNeighborhoodMaskCost = 0.3;
+
 struct NeighborhoodTileShape {
     int32_t q_shift[3];  // query box side per dim = 1 << q_shift
     int32_t k_shift[3];

@@ -10,6 +10,7 @@
 //   key_token(tile, c)             K/V sequence row of key row c (-1: absent)
 //   row_mask(r), allowed(m, tile, c, positions)   the element predicate
 //   kKeyPositions                  the loads store key tokens in shared memory for allowed()
+//   kFetchAhead                    key tokens come from device memory: read them a step early
 // Selectors (DenseSelect, BlockSparseSelect, NeighborhoodSelect) bind the tile sizes.
 #pragma once
 #include <cstdint>
@@ -25,6 +26,7 @@ namespace sa::cuda::fast {
 template <int kBM, int kBN, bool kCausal>
 struct DenseFamily {
     static constexpr bool kKeyPositions = false;
+    static constexpr bool kFetchAhead = false;
     struct KeyTile {
         int key0;
     };
@@ -76,6 +78,7 @@ struct DenseFamily {
 template <int kBM, int kBN>
 struct BlockSparseFamily {
     static constexpr bool kKeyPositions = true;
+    static constexpr bool kFetchAhead = true;
     struct KeyTile {
         int key0;  // first key position (permuted order) of the tile; -1: an invalid list entry
     };
@@ -149,25 +152,25 @@ struct BlockSparseFamily {
 template <int kBM, int kBN>
 struct NeighborhoodFamily {
     static constexpr bool kKeyPositions = false;
+    static constexpr bool kFetchAhead = false;
     struct KeyTile {
         int a[3];  // origin of the key box, local coordinates of the dilation group
     };
     using RowMask = WindowMask::Row;
 
-    GridBoxRows queries;  // holds the dilation group, shared with the key boxes
-    int key_shift[3];
-    WindowMask mask;
+    const FwdParams& p;  // geometry, box shifts and strides stay in the constant bank
+    DilationGroup group;
+    GridBoxRows queries;
     NeighborhoodSchedule schedule;
-    int64_t q_seq_stride;
     bool empty_;
     int q_start, k_start, h0, hk;
 
-    __device__ NeighborhoodFamily(const FwdParams& p, int m_block, int b, int head) {
+    __device__ NeighborhoodFamily(const FwdParams& params, int m_block, int b, int head)
+        : p(params), group{params.na, {0, 0, 0}, {0, 0, 0}} {
         const NeighborhoodTiles& na = p.na;
         h0 = head;
         hk = head / p.group;
         q_start = k_start = 0;
-        q_seq_stride = p.q_seq;
         const int per_group = na.q_tiles[0] * na.q_tiles[1] * na.q_tiles[2];
         const int gi = m_block / per_group;
         const int ti = m_block - gi * per_group;
@@ -179,54 +182,51 @@ struct NeighborhoodFamily {
         empty_ = false;
 #pragma unroll
         for (int d = 0; d < 3; ++d) {
-            queries.group.group[d] = g[d];
-            queries.group.dilation[d] = na.dilation[d];
-            queries.group.grid[d] = na.grid[d];
-            queries.group.length[d] = dilation_group_length(na.grid[d], na.dilation[d], g[d]);
-            queries.shift[d] = na.q_shift[d];
+            group.group[d] = g[d];
+            group.length[d] = dilation_group_length(na.grid[d], na.dilation[d], g[d]);
             queries.origin[d] = t[d] << na.q_shift[d];
-            key_shift[d] = na.k_shift[d];
-            mask.kernel[d] = na.kernel[d];
-            mask.stride[d] = na.stride[d];
-            mask.causal[d] = na.causal[d];
-            mask.length[d] = queries.group.length[d];
-            empty_ |= queries.origin[d] >= queries.group.length[d];
+            empty_ |= queries.origin[d] >= group.length[d];
             q_first[d] = queries.origin[d];
-            q_last[d] = min(queries.origin[d] + (1 << na.q_shift[d]), queries.group.length[d]) - 1;
+            q_last[d] = min(queries.origin[d] + (1 << na.q_shift[d]), group.length[d]) - 1;
         }
         if (empty_) {
             schedule.count[0] = schedule.count[1] = schedule.count[2] = 0;
             return;
         }
-        schedule.init(q_first, q_last, queries.group.length, na, key_shift);
+        schedule.init(na, q_first, q_last, group.length);
     }
     __device__ bool empty() const { return empty_; }
     __device__ bool rows_from(int) const { return !empty_; }
-    __device__ int64_t q_offset(int r) const {
-        const int t = queries.token(r);
-        return t < 0 ? -1 : int64_t(t) * q_seq_stride;
+    __device__ int query_token(int r) const {
+        int u[3];
+        queries.coords(r, p.na.q_shift, u);
+        return group.token(u);
     }
-    __device__ OutRow out_row(int r) const { return {queries.token(r), 0}; }
+    __device__ int64_t q_offset(int r) const {
+        const int t = query_token(r);
+        return t < 0 ? -1 : int64_t(t) * p.q_seq;
+    }
+    __device__ OutRow out_row(int r) const { return {query_token(r), 0}; }
     __device__ int steps() const { return schedule.steps(); }
     __device__ KeyTile key_tile(int step) const {
         KeyTile t;
-        schedule.origin(step, t.a);
+        schedule.origin(p.na, step, t.a);
         return t;
     }
-    __device__ bool partial(const KeyTile& t) const { return schedule.partial(t.a); }
+    __device__ bool partial(const KeyTile& t) const { return schedule.partial(p.na, t.a); }
     __device__ int key_token(const KeyTile& t, int c) const {
         int u[3];
-        box_coords(c, t.a, key_shift, u);
-        return queries.group.token(u);
+        box_coords(c, t.a, p.na.k_shift, u);
+        return group.token(u);
     }
     __device__ RowMask row_mask(int r) const {
         int u[3];
-        queries.coords(r, u);
-        return mask.row(u);
+        queries.coords(r, p.na.q_shift, u);
+        return WindowMask::row(p.na, group.length, u);
     }
     __device__ bool allowed(const RowMask& m, const KeyTile& t, int c, const int*) const {
         int u[3];
-        box_coords(c, t.a, key_shift, u);
+        box_coords(c, t.a, p.na.k_shift, u);
         return WindowMask::allowed(m, u);
     }
 };

@@ -43,12 +43,13 @@ auto with_sm80_kernel(sa_dtype dtype, Sm80Tile tile, Fn&& f) {
         constexpr bool kDense = F == FamilyKind::Dense || F == FamilyKind::DenseCausal;
         if constexpr (kDense) {
             if (tile == Sm80Tile::Small) return f(Sm80Kernel<T, Sm80DenseTraits<D, true>, Select>{});
+            return f(Sm80Kernel<T, Sm80DenseTraits<D, false>, Select>{});
         } else if constexpr (F == FamilyKind::BlockSparse) {
             if (tile == Sm80Tile::Tile64) return f(Sm80Kernel<T, Sm80Tile64Traits<D>, Select>{});
+            return f(Sm80Kernel<T, Sm80DenseTraits<D, false>, Select>{});
         } else {
             return f(Sm80Kernel<T, Sm80Tile64Traits<D>, Select>{});  // the box state needs the registers
         }
-        return f(Sm80Kernel<T, Sm80DenseTraits<D, false>, Select>{});
     };
     return dtype == SA_DTYPE_BF16 ? by_type(__nv_bfloat16{}) : by_type(__half{});
 }

@@ -167,17 +167,35 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     const bool none = steps == 0;
     const int runs = max(steps, 1);
     auto tile_at = [&](int j) { return none ? KeyTile{} : fam.key_tile(range.begin + j); };
+    auto token_of = [&](const KeyTile& kt) { return [&fam, &kt, none](int c) { return none ? -1 : fam.key_token(kt, c); }; };
+    // Families whose key rows come through an index array read the tokens of the tile after
+    // next while the tensor cores run (tok_load), so the copy never waits on them.
+    int tok_load[KvRowSplit<kBN, D, kThreads>::kCount];
+    auto fetch = [&](const KeyTile& kt) {
+        if constexpr (Family::kFetchAhead) fetch_tokens<kBN, D, kThreads>(tok_load, token_of(kt), tid);
+    };
     auto load_kv_tile = [&](const KeyTile& kt, int j) {
         const int st = j % kStages;
-        load_kv<kBN, D, kThreads, Swizzled128Layout<kBN>, Lay::kPositions>(
-            sK + st * Lay::kKvBytes, sV + st * Lay::kKvBytes, sPos + st * kBN, k_base, v_base, p.k_seq, p.v_seq,
-            [&](int c) { return none ? -1 : fam.key_token(kt, c); }, tid);
+        if constexpr (Family::kFetchAhead)
+            load_kv_fetched<kBN, D, kThreads, Swizzled128Layout<kBN>, Lay::kPositions>(
+                sK + st * Lay::kKvBytes, sV + st * Lay::kKvBytes, sPos + st * kBN, k_base, v_base, p.k_seq, p.v_seq,
+                tok_load, tid);
+        else
+            load_kv<kBN, D, kThreads, Swizzled128Layout<kBN>, Lay::kPositions>(
+                sK + st * Lay::kKvBytes, sV + st * Lay::kKvBytes, sPos + st * kBN, k_base, v_base, p.k_seq, p.v_seq,
+                token_of(kt), tid);
     };
+    // k_cur: tile j (its mask); k_load: tile j + 1 (copied at the top of step j).
     KeyTile k_cur = tile_at(0);
-    KeyTile k_next = k_cur;
     load_rows<kBM, D, kThreads, Swizzled128Layout<kBM>>(sQ, q_base, [&](int r) { return fam.q_offset(r); }, tid);
+    fetch(k_cur);
     load_kv_tile(k_cur, 0);
     common::cp_async_commit();
+    KeyTile k_load = k_cur;
+    if (runs > 1) {
+        k_load = tile_at(1);
+        fetch(k_load);
+    }
 
     // Descriptors: Q (this warpgroup's 64 rows) and K read along the head dim; V across keys.
     const uint64_t q_desc = common::sw128_desc(sQ + wg * 64 * 128, 16, 1024);
@@ -193,33 +211,33 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     common::cp_async_wait<0>();
     common::fence_proxy_async_smem();
     __syncthreads();
-    if (runs > 1) {
-        k_next = tile_at(1);
-        load_kv_tile(k_next, 1);
-    }
+    if (runs > 1) load_kv_tile(k_load, 1);
     common::cp_async_commit();
     common::wgmma_fence();
     issue_qk<T, D, kBM, kBN>(s_acc, q_desc, k_desc0);
     common::wgmma_commit();
+    KeyTile k_after = k_load;  // tile j + 2, found while the GEMMs of step j run
+    if (runs > 2) {
+        k_after = tile_at(2);
+        fetch(k_after);
+    }
     common::wgmma_wait<0>();
     common::fence_registers(s_acc);
     if (none || fam.partial(k_cur)) mask_tile<kNT>(s_acc, fam, k_cur, sPos, none, row0, t);
     softmax_tile<kNT>(s_acc, rows, alpha, scale_log2);
     pack_p<T, kNT>(p_pack, s_acc);
+    k_cur = k_load;
+    k_load = k_after;
 
     // Step j: issue S of tile j, rescale O, issue P V of tile j-1; the softmax of tile j (the
     // exp2 work) runs while that P V is on the tensor cores. Every wgmma is waited for inside
     // its step, and no register of an in-flight wgmma is written in its shadow: P is re-packed
     // and O rescaled only after the wait.
     for (int step = 1; step < runs; ++step) {
-        k_cur = k_next;
         common::cp_async_wait<0>();
         common::fence_proxy_async_smem();
         __syncthreads();  // tile `step` is visible to all; slot (step+1) % 3 is free
-        if (step + 1 < runs) {
-            k_next = tile_at(step + 1);
-            load_kv_tile(k_next, step + 1);
-        }
+        if (step + 1 < runs) load_kv_tile(k_load, step + 1);
         common::cp_async_commit();
 
         common::wgmma_fence();
@@ -229,6 +247,11 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         common::wgmma_fence();
         issue_pv<T, D, kBN>(o_acc, p_pack, common::desc_advance(v_desc0, ((step - 1) % kStages) * Lay::kKvBytes));
         common::wgmma_commit();
+        k_after = k_load;
+        if (step + 2 < runs) {
+            k_after = tile_at(step + 2);
+            fetch(k_after);
+        }
         common::wgmma_wait<1>();  // S of this tile is done
         common::fence_registers(s_acc);
         if (fam.partial(k_cur)) mask_tile<kNT>(s_acc, fam, k_cur, sPos + (step % kStages) * kBN, false, row0, t);
@@ -236,6 +259,8 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         common::wgmma_wait<0>();  // P V of the previous tile is done
         common::fence_registers(o_acc);
         pack_p<T, kNT>(p_pack, s_acc);
+        k_cur = k_load;
+        k_load = k_after;
     }
 
     // The last tile's P V.

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "core/neighborhood_window.h"
+#include "cuda/fast/params.h"
 
 namespace sa::cuda::fast {
 
@@ -36,16 +37,14 @@ struct PositionMask {
 // Neighborhood: the AND over dims of the window rule (core/neighborhood_window.h) in local
 // coordinates of one dilation group (queries see only keys of their own group).
 struct WindowMask {
-    int kernel[3], stride[3], causal[3], length[3];
-
     struct Row {
         int lo[3], hi[3];
     };
-    __device__ Row row(const int (&u)[3]) const {
+    __device__ static Row row(const NeighborhoodTiles& na, const int (&length)[3], const int (&u)[3]) {
         Row w;
 #pragma unroll
         for (int d = 0; d < 3; ++d) {
-            const KeyRange r = neighborhood_window(u[d], length[d], kernel[d], stride[d], causal[d] != 0);
+            const KeyRange r = neighborhood_window(u[d], length[d], na.kernel[d], na.stride[d], na.causal[d] != 0);
             w.lo[d] = r.start;
             w.hi[d] = r.end;  // <= length: keys past the group's end are never inside
         }

@@ -19,7 +19,6 @@ namespace {
 
 constexpr int kMaxSplits = 128;
 constexpr int kShortQueryRows = 64;  // at or under this the 64-row tile variant runs
-constexpr double kMaskCost = 0.3;    // a masked tile's extra cost over an unmasked one (box choice)
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 bool strides_multiple_of(const RowStrides& s, int64_t m) {
@@ -193,7 +192,7 @@ int32_t log2_exact(int v) {
 }
 
 // Neighborhood: the query and key boxes that visit the fewest tiles (masked ones weighted by
-// kMaskCost), one grid of boxes per dilation group.
+// kNeighborhoodMaskCost), one grid of boxes per dilation group.
 Plan neighborhood_plan(const AttentionProblem& p) {
     Plan plan;
     plan.family = FamilyKind::Neighborhood;
@@ -207,7 +206,7 @@ Plan neighborhood_plan(const AttentionProblem& p) {
         plan.block_n = info.block_n;
     }
     const NeighborhoodGeometry& g = p.neighborhood;
-    plan.boxes = best_neighborhood_tiles(g, log2_exact(plan.block_m), log2_exact(plan.block_n), kMaskCost);
+    plan.boxes = best_neighborhood_tiles(g, log2_exact(plan.block_m), log2_exact(plan.block_n), kNeighborhoodMaskCost);
     int64_t tiles = 1;
     for (int d = 0; d < 3; ++d) {
         const int64_t longest = dilation_group_length(g.grid[d], g.dilation[d], 0);

@@ -7,6 +7,8 @@
 #pragma once
 #include <cstdint>
 
+#include "cuda/fast/params.h"
+
 namespace sa::cuda::fast {
 
 // Where a query tile row writes: sequence row `token` (-1: none) of query head h0 + head.
@@ -59,33 +61,26 @@ __device__ __forceinline__ void box_coords(int r, const int (&origin)[3], const 
 }
 
 // One dilation group of a row-major token grid: local coordinate u of dim d is grid
-// coordinate group[d] + dilation[d] * u, valid while u < length[d].
+// coordinate group[d] + dilation[d] * u, valid while u < length[d]. The geometry stays in the
+// kernel parameters (constant bank); only the group's own numbers live in registers.
 struct DilationGroup {
+    const NeighborhoodTiles& na;
     int group[3];
-    int dilation[3];
     int length[3];  // tokens of the group per dim
-    int grid[3];
 
     __device__ int token(const int (&u)[3]) const {
         if (u[0] >= length[0] || u[1] >= length[1] || u[2] >= length[2]) return -1;
-        const int x0 = group[0] + dilation[0] * u[0];
-        const int x1 = group[1] + dilation[1] * u[1];
-        const int x2 = group[2] + dilation[2] * u[2];
-        return (x0 * grid[1] + x1) * grid[2] + x2;
+        const int x0 = group[0] + na.dilation[0] * u[0];
+        const int x1 = group[1] + na.dilation[1] * u[1];
+        const int x2 = group[2] + na.dilation[2] * u[2];
+        return (x0 * na.grid[1] + x1) * na.grid[2] + x2;
     }
 };
 
+// A box of the group's grid with sides 1 << shift[d] (the query tile).
 struct GridBoxRows {
-    DilationGroup group;
     int origin[3];
-    int shift[3];
-
-    __device__ void coords(int r, int (&u)[3]) const { box_coords(r, origin, shift, u); }
-    __device__ int token(int r) const {
-        int u[3];
-        coords(r, u);
-        return group.token(u);
-    }
+    __device__ void coords(int r, const int (&shift)[3], int (&u)[3]) const { box_coords(r, origin, shift, u); }
 };
 
 }  // namespace sa::cuda::fast

@@ -50,37 +50,35 @@ struct NeighborhoodSchedule {
     int begin[3];   // first key box index per dim
     int count[3];   // key boxes per dim
     int full_lo[3], full_hi[3];  // key coordinates every query of the box sees
-    int shift[3];   // key box side = 1 << shift
 
     // q_first/q_last: the box's first and last valid local query coordinates.
-    __device__ void init(const int (&q_first)[3], const int (&q_last)[3], const int (&length)[3],
-                         const NeighborhoodTiles& g, const int (&key_shift)[3]) {
+    __device__ void init(const NeighborhoodTiles& na, const int (&q_first)[3], const int (&q_last)[3],
+                         const int (&length)[3]) {
 #pragma unroll
         for (int d = 0; d < 3; ++d) {
-            const KeyRange first = neighborhood_window(q_first[d], length[d], g.kernel[d], g.stride[d], g.causal[d] != 0);
-            const KeyRange last = neighborhood_window(q_last[d], length[d], g.kernel[d], g.stride[d], g.causal[d] != 0);
-            shift[d] = key_shift[d];
-            begin[d] = first.start >> shift[d];
-            count[d] = ((last.end - 1) >> shift[d]) + 1 - begin[d];
+            const KeyRange first = neighborhood_window(q_first[d], length[d], na.kernel[d], na.stride[d], na.causal[d] != 0);
+            const KeyRange last = neighborhood_window(q_last[d], length[d], na.kernel[d], na.stride[d], na.causal[d] != 0);
+            begin[d] = first.start >> na.k_shift[d];
+            count[d] = ((last.end - 1) >> na.k_shift[d]) + 1 - begin[d];
             full_lo[d] = last.start;
             full_hi[d] = first.end;
         }
     }
     __device__ int steps() const { return count[0] * count[1] * count[2]; }
     // Origin (local key coordinates) of the key box of step j, dim 2 fastest.
-    __device__ void origin(int step, int (&a)[3]) const {
+    __device__ void origin(const NeighborhoodTiles& na, int step, int (&a)[3]) const {
         const int i2 = step % count[2];
         const int rest = step / count[2];
         const int i1 = rest % count[1];
         const int i0 = rest / count[1];
-        a[0] = (begin[0] + i0) << shift[0];
-        a[1] = (begin[1] + i1) << shift[1];
-        a[2] = (begin[2] + i2) << shift[2];
+        a[0] = (begin[0] + i0) << na.k_shift[0];
+        a[1] = (begin[1] + i1) << na.k_shift[1];
+        a[2] = (begin[2] + i2) << na.k_shift[2];
     }
-    __device__ bool partial(const int (&a)[3]) const {
+    __device__ bool partial(const NeighborhoodTiles& na, const int (&a)[3]) const {
         bool p = false;
 #pragma unroll
-        for (int d = 0; d < 3; ++d) p |= a[d] < full_lo[d] || a[d] + (1 << shift[d]) > full_hi[d];
+        for (int d = 0; d < 3; ++d) p |= a[d] < full_lo[d] || a[d] + (1 << na.k_shift[d]) > full_hi[d];
         return p;
     }
 };

@@ -77,4 +77,44 @@ __device__ __forceinline__ void load_kv(uint32_t sk, uint32_t sv, int* positions
     }
 }
 
+// The rows of a kRows-row tile that thread tid copies under the even split of load_kv: rows
+// r0 + i * kStep, i < kCount, all at column chunk c.
+template <int kRows, int kD, int kThreads>
+struct KvRowSplit {
+    static constexpr int kChunksPerRow = kD / 8;
+    static constexpr int kStep = kThreads / kChunksPerRow;
+    static constexpr int kCount = kRows / kStep;
+    static_assert(kThreads % kChunksPerRow == 0 && kRows % kStep == 0, "even row split");
+};
+
+// Tokens of this thread's rows of a key tile, read ahead of the copy: where they come through
+// an index array in device memory, the reads are issued a step early and overlap the GEMMs.
+template <int kRows, int kD, int kThreads, int N, typename Token>
+__device__ __forceinline__ void fetch_tokens(int (&tokens)[N], Token token, int tid) {
+    using S = KvRowSplit<kRows, kD, kThreads>;
+    static_assert(N == S::kCount, "one token per row this thread copies");
+    const int r = tid / S::kChunksPerRow;
+#pragma unroll
+    for (int i = 0; i < S::kCount; ++i) tokens[i] = token(r + i * S::kStep);
+}
+
+// load_kv from tokens fetched ahead (fetch_tokens).
+template <int kRows, int kD, int kThreads, typename Layout, bool kPositions, typename T, int N>
+__device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, int* positions, const T* k_base,
+                                                const T* v_base, int64_t k_stride, int64_t v_stride,
+                                                const int (&tokens)[N], int tid) {
+    using S = KvRowSplit<kRows, kD, kThreads>;
+    static_assert(N == S::kCount, "one token per row this thread copies");
+    const int r0 = tid / S::kChunksPerRow, c = tid % S::kChunksPerRow;
+#pragma unroll
+    for (int i = 0; i < S::kCount; ++i) {
+        const int r = r0 + i * S::kStep, t = tokens[i];
+        const bool valid = t >= 0;
+        common::cp_async_16_zfill(Layout::chunk(sk, r, c), valid ? k_base + int64_t(t) * k_stride + c * 8 : k_base, valid);
+        common::cp_async_16_zfill(Layout::chunk(sv, r, c), valid ? v_base + int64_t(t) * v_stride + c * 8 : v_base, valid);
+        if constexpr (kPositions)
+            if (c == 0) positions[r] = t;
+    }
+}
+
 }  // namespace sa::cuda::fast
