@@ -8,7 +8,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/sparseattn-out}
 mkdir -p "$OUT"
 BUILD=/tmp/sparseattn-build
-KERNEL_REGEX=${KERNEL_REGEX:-dense_forward_sm90_kernel}
+KERNEL_REGEX=${KERNEL_REGEX:-fwd_sm90_kernel}
 BENCH_KERNEL=${BENCH_KERNEL:-auto}
 [ $# -gt 0 ] || set -- --batch 2 --heads 16 --seqlen-q 8192 --dim 128 --causal 0 --dtype bf16
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPARSEATTN_CUDA=ON \

@@ -11,7 +11,8 @@
 //   row_mask(r), allowed(m, tile, c, positions)   the element predicate
 //   kKeyPositions                  the loads store key tokens in shared memory for allowed()
 //   kFetchAhead                    key tokens come from device memory: read them a step early
-// Selectors (DenseSelect, BlockSparseSelect, NeighborhoodSelect) bind the tile sizes.
+// Selectors (DenseSelect, BlockSparseSelect, NeighborhoodSelect) bind the tile sizes; the
+// neighborhood family is instantiated per spatial rank so a 1-D window carries 1-D state.
 #pragma once
 #include <cstdint>
 
@@ -149,19 +150,19 @@ struct BlockSparseFamily {
     }
 };
 
-template <int kBM, int kBN>
+template <int kBM, int kBN, int kRank>
 struct NeighborhoodFamily {
     static constexpr bool kKeyPositions = false;
     static constexpr bool kFetchAhead = false;
     struct KeyTile {
         int a[3];  // origin of the key box, local coordinates of the dilation group
     };
-    using RowMask = WindowMask::Row;
+    using RowMask = typename WindowMask<kRank>::Row;
 
     const FwdParams& p;  // geometry, box shifts and strides stay in the constant bank
-    DilationGroup group;
-    GridBoxRows queries;
-    NeighborhoodSchedule schedule;
+    DilationGroup<kRank> group;
+    GridBoxRows<kRank> queries;
+    NeighborhoodSchedule<kRank> schedule;
     bool empty_;
     int q_start, k_start, h0, hk;
 
@@ -181,7 +182,7 @@ struct NeighborhoodFamily {
         int q_first[3], q_last[3];
         empty_ = false;
 #pragma unroll
-        for (int d = 0; d < 3; ++d) {
+        for (int d = 0; d < kRank; ++d) {
             group.group[d] = g[d];
             group.length[d] = dilation_group_length(na.grid[d], na.dilation[d], g[d]);
             queries.origin[d] = t[d] << na.q_shift[d];
@@ -190,7 +191,7 @@ struct NeighborhoodFamily {
             q_last[d] = min(queries.origin[d] + (1 << na.q_shift[d]), group.length[d]) - 1;
         }
         if (empty_) {
-            schedule.count[0] = schedule.count[1] = schedule.count[2] = 0;
+            schedule.clear();
             return;
         }
         schedule.init(na, q_first, q_last, group.length);
@@ -216,18 +217,18 @@ struct NeighborhoodFamily {
     __device__ bool partial(const KeyTile& t) const { return schedule.partial(p.na, t.a); }
     __device__ int key_token(const KeyTile& t, int c) const {
         int u[3];
-        box_coords(c, t.a, p.na.k_shift, u);
+        box_coords<kRank>(c, t.a, p.na.k_shift, u);
         return group.token(u);
     }
     __device__ RowMask row_mask(int r) const {
         int u[3];
         queries.coords(r, p.na.q_shift, u);
-        return WindowMask::row(p.na, group.length, u);
+        return WindowMask<kRank>::row(p.na, group.length, u);
     }
     __device__ bool allowed(const RowMask& m, const KeyTile& t, int c, const int*) const {
         int u[3];
-        box_coords(c, t.a, p.na.k_shift, u);
-        return WindowMask::allowed(m, u);
+        box_coords<kRank>(c, t.a, p.na.k_shift, u);
+        return WindowMask<kRank>::allowed(m, u);
     }
 };
 
@@ -240,9 +241,10 @@ struct BlockSparseSelect {
     template <int kBM, int kBN>
     using At = BlockSparseFamily<kBM, kBN>;
 };
+template <int kRank>
 struct NeighborhoodSelect {
     template <int kBM, int kBN>
-    using At = NeighborhoodFamily<kBM, kBN>;
+    using At = NeighborhoodFamily<kBM, kBN, kRank>;
 };
 
 }  // namespace sa::cuda::fast

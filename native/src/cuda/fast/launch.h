@@ -8,7 +8,7 @@
 
 namespace sa::cuda::fast {
 
-enum class FamilyKind { Dense, DenseCausal, BlockSparse, Neighborhood };
+enum class FamilyKind { Dense, DenseCausal, BlockSparse, Neighborhood1, Neighborhood2, Neighborhood3 };
 
 // mma.sync tile variants: Full (128-row query tiles), Small (64-row: short queries), Tile64
 // (64 x 64: block-sparse blocks of 64).

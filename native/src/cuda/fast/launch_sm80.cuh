@@ -11,7 +11,9 @@ struct FamilySelect;
 template <> struct FamilySelect<FamilyKind::Dense> { using type = DenseSelect<false>; };
 template <> struct FamilySelect<FamilyKind::DenseCausal> { using type = DenseSelect<true>; };
 template <> struct FamilySelect<FamilyKind::BlockSparse> { using type = BlockSparseSelect; };
-template <> struct FamilySelect<FamilyKind::Neighborhood> { using type = NeighborhoodSelect; };
+template <> struct FamilySelect<FamilyKind::Neighborhood1> { using type = NeighborhoodSelect<1>; };
+template <> struct FamilySelect<FamilyKind::Neighborhood2> { using type = NeighborhoodSelect<2>; };
+template <> struct FamilySelect<FamilyKind::Neighborhood3> { using type = NeighborhoodSelect<3>; };
 
 template <typename T, typename Traits, typename Select>
 struct Sm80Kernel {

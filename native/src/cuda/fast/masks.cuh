@@ -36,6 +36,7 @@ struct PositionMask {
 
 // Neighborhood: the AND over dims of the window rule (core/neighborhood_window.h) in local
 // coordinates of one dilation group (queries see only keys of their own group).
+template <int kRank>
 struct WindowMask {
     struct Row {
         int lo[3], hi[3];
@@ -43,7 +44,7 @@ struct WindowMask {
     __device__ static Row row(const NeighborhoodTiles& na, const int (&length)[3], const int (&u)[3]) {
         Row w;
 #pragma unroll
-        for (int d = 0; d < 3; ++d) {
+        for (int d = 0; d < kRank; ++d) {
             const KeyRange r = neighborhood_window(u[d], length[d], na.kernel[d], na.stride[d], na.causal[d] != 0);
             w.lo[d] = r.start;
             w.hi[d] = r.end;  // <= length: keys past the group's end are never inside
@@ -51,8 +52,10 @@ struct WindowMask {
         return w;
     }
     __device__ static bool allowed(const Row& w, const int (&k)[3]) {
-        return k[0] >= w.lo[0] && k[0] < w.hi[0] && k[1] >= w.lo[1] && k[1] < w.hi[1] && k[2] >= w.lo[2] &&
-               k[2] < w.hi[2];
+        bool ok = true;
+#pragma unroll
+        for (int d = 0; d < kRank; ++d) ok = ok && k[d] >= w.lo[d] && k[d] < w.hi[d];
+        return ok;
     }
 };
 

@@ -37,7 +37,9 @@ FamilyKind family_kind(const AttentionProblem& p) {
     switch (p.family) {
         case Family::Dense: return p.causal ? FamilyKind::DenseCausal : FamilyKind::Dense;
         case Family::BlockSparse: return FamilyKind::BlockSparse;
-        case Family::Neighborhood: return FamilyKind::Neighborhood;
+        case Family::Neighborhood:
+            return p.neighborhood.rank == 1 ? FamilyKind::Neighborhood1
+                   : p.neighborhood.rank == 2 ? FamilyKind::Neighborhood2 : FamilyKind::Neighborhood3;
     }
     throw Error(SA_ERROR_INTERNAL, "fast attention: unknown family");
 }
@@ -48,7 +50,9 @@ KernelInfo sm80_info_for(FamilyKind f, sa_dtype dtype, Sm80Tile tile, int device
         case FamilyKind::Dense: return sm80_info<D, FamilyKind::Dense>(dtype, tile, device);
         case FamilyKind::DenseCausal: return sm80_info<D, FamilyKind::DenseCausal>(dtype, tile, device);
         case FamilyKind::BlockSparse: return sm80_info<D, FamilyKind::BlockSparse>(dtype, tile, device);
-        case FamilyKind::Neighborhood: return sm80_info<D, FamilyKind::Neighborhood>(dtype, tile, device);
+        case FamilyKind::Neighborhood1: return sm80_info<D, FamilyKind::Neighborhood1>(dtype, tile, device);
+        case FamilyKind::Neighborhood2: return sm80_info<D, FamilyKind::Neighborhood2>(dtype, tile, device);
+        case FamilyKind::Neighborhood3: return sm80_info<D, FamilyKind::Neighborhood3>(dtype, tile, device);
     }
     throw Error(SA_ERROR_INTERNAL, "fast attention: unknown family");
 }
@@ -70,7 +74,9 @@ void sm80_run_for(const FwdParams& params, FamilyKind f, sa_dtype dtype, Sm80Til
         case FamilyKind::Dense: return sm80_run<D, FamilyKind::Dense>(params, dtype, tile, device, s);
         case FamilyKind::DenseCausal: return sm80_run<D, FamilyKind::DenseCausal>(params, dtype, tile, device, s);
         case FamilyKind::BlockSparse: return sm80_run<D, FamilyKind::BlockSparse>(params, dtype, tile, device, s);
-        case FamilyKind::Neighborhood: return sm80_run<D, FamilyKind::Neighborhood>(params, dtype, tile, device, s);
+        case FamilyKind::Neighborhood1: return sm80_run<D, FamilyKind::Neighborhood1>(params, dtype, tile, device, s);
+        case FamilyKind::Neighborhood2: return sm80_run<D, FamilyKind::Neighborhood2>(params, dtype, tile, device, s);
+        case FamilyKind::Neighborhood3: return sm80_run<D, FamilyKind::Neighborhood3>(params, dtype, tile, device, s);
     }
 }
 
@@ -80,7 +86,9 @@ void sm90_run_for(const FwdParams& params, FamilyKind f, sa_dtype dtype, int dev
         case FamilyKind::Dense: return sm90_run<D, FamilyKind::Dense>(params, dtype, device, s);
         case FamilyKind::DenseCausal: return sm90_run<D, FamilyKind::DenseCausal>(params, dtype, device, s);
         case FamilyKind::BlockSparse: return sm90_run<D, FamilyKind::BlockSparse>(params, dtype, device, s);
-        case FamilyKind::Neighborhood: return sm90_run<D, FamilyKind::Neighborhood>(params, dtype, device, s);
+        case FamilyKind::Neighborhood1: return sm90_run<D, FamilyKind::Neighborhood1>(params, dtype, device, s);
+        case FamilyKind::Neighborhood2: return sm90_run<D, FamilyKind::Neighborhood2>(params, dtype, device, s);
+        case FamilyKind::Neighborhood3: return sm90_run<D, FamilyKind::Neighborhood3>(params, dtype, device, s);
     }
 }
 
@@ -195,7 +203,7 @@ int32_t log2_exact(int v) {
 // kNeighborhoodMaskCost), one grid of boxes per dilation group.
 Plan neighborhood_plan(const AttentionProblem& p) {
     Plan plan;
-    plan.family = FamilyKind::Neighborhood;
+    plan.family = family_kind(p);
     if (use_sm90(p)) {
         plan.sm90 = true;
         plan.block_m = plan.block_n = kSm90Block;

@@ -53,34 +53,42 @@ struct GatheredRows {
     }
 };
 
-// Coordinates of box row r (dim 2 fastest) for box sides 1 << shift.
-__device__ __forceinline__ void box_coords(int r, const int (&origin)[3], const int (&shift)[3], int (&u)[3]) {
-    u[2] = origin[2] + (r & ((1 << shift[2]) - 1));
-    u[1] = origin[1] + ((r >> shift[2]) & ((1 << shift[1]) - 1));
-    u[0] = origin[0] + (r >> (shift[1] + shift[2]));
+// Coordinates of box row r (the last of the kRank dims fastest) for box sides 1 << shift.
+template <int kRank>
+__device__ __forceinline__ void box_coords(int r, const int (&origin)[3], const int32_t (&shift)[3], int (&u)[3]) {
+#pragma unroll
+    for (int d = kRank - 1; d >= 0; --d) {
+        u[d] = origin[d] + (r & ((1 << shift[d]) - 1));
+        r >>= shift[d];
+    }
 }
 
 // One dilation group of a row-major token grid: local coordinate u of dim d is grid
 // coordinate group[d] + dilation[d] * u, valid while u < length[d]. The geometry stays in the
 // kernel parameters (constant bank); only the group's own numbers live in registers.
+template <int kRank>
 struct DilationGroup {
     const NeighborhoodTiles& na;
     int group[3];
     int length[3];  // tokens of the group per dim
 
+    // Row-major over the kRank dims (the grid is 1 past them).
     __device__ int token(const int (&u)[3]) const {
-        if (u[0] >= length[0] || u[1] >= length[1] || u[2] >= length[2]) return -1;
-        const int x0 = group[0] + na.dilation[0] * u[0];
-        const int x1 = group[1] + na.dilation[1] * u[1];
-        const int x2 = group[2] + na.dilation[2] * u[2];
-        return (x0 * na.grid[1] + x1) * na.grid[2] + x2;
+        int t = 0;
+#pragma unroll
+        for (int d = 0; d < kRank; ++d) {
+            if (u[d] >= length[d]) return -1;
+            t = t * na.grid[d] + group[d] + na.dilation[d] * u[d];
+        }
+        return t;
     }
 };
 
 // A box of the group's grid with sides 1 << shift[d] (the query tile).
+template <int kRank>
 struct GridBoxRows {
     int origin[3];
-    __device__ void coords(int r, const int (&shift)[3], int (&u)[3]) const { box_coords(r, origin, shift, u); }
+    __device__ void coords(int r, const int32_t (&shift)[3], int (&u)[3]) const { box_coords<kRank>(r, origin, shift, u); }
 };
 
 }  // namespace sa::cuda::fast

@@ -46,6 +46,7 @@ struct BlockListSchedule {
 // valid rows. Windows start and end monotonically in the query coordinate, so that union is
 // [start(first query), end(last query)) and every query of the box sees
 // [start(last query), end(first query)): a key box inside it (every dim) needs no mask.
+template <int kRank>
 struct NeighborhoodSchedule {
     int begin[3];   // first key box index per dim
     int count[3];   // key boxes per dim
@@ -55,7 +56,7 @@ struct NeighborhoodSchedule {
     __device__ void init(const NeighborhoodTiles& na, const int (&q_first)[3], const int (&q_last)[3],
                          const int (&length)[3]) {
 #pragma unroll
-        for (int d = 0; d < 3; ++d) {
+        for (int d = 0; d < kRank; ++d) {
             const KeyRange first = neighborhood_window(q_first[d], length[d], na.kernel[d], na.stride[d], na.causal[d] != 0);
             const KeyRange last = neighborhood_window(q_last[d], length[d], na.kernel[d], na.stride[d], na.causal[d] != 0);
             begin[d] = first.start >> na.k_shift[d];
@@ -64,21 +65,29 @@ struct NeighborhoodSchedule {
             full_hi[d] = first.end;
         }
     }
-    __device__ int steps() const { return count[0] * count[1] * count[2]; }
-    // Origin (local key coordinates) of the key box of step j, dim 2 fastest.
+    __device__ void clear() {
+#pragma unroll
+        for (int d = 0; d < kRank; ++d) count[d] = 0;
+    }
+    __device__ int steps() const {
+        int n = 1;
+#pragma unroll
+        for (int d = 0; d < kRank; ++d) n *= count[d];
+        return n;
+    }
+    // Origin (local key coordinates) of the key box of step j, the last dim fastest.
     __device__ void origin(const NeighborhoodTiles& na, int step, int (&a)[3]) const {
-        const int i2 = step % count[2];
-        const int rest = step / count[2];
-        const int i1 = rest % count[1];
-        const int i0 = rest / count[1];
-        a[0] = (begin[0] + i0) << na.k_shift[0];
-        a[1] = (begin[1] + i1) << na.k_shift[1];
-        a[2] = (begin[2] + i2) << na.k_shift[2];
+#pragma unroll
+        for (int d = kRank - 1; d >= 0; --d) {
+            const int i = d == 0 ? step : step % count[d];
+            if (d > 0) step /= count[d];
+            a[d] = (begin[d] + i) << na.k_shift[d];
+        }
     }
     __device__ bool partial(const NeighborhoodTiles& na, const int (&a)[3]) const {
         bool p = false;
 #pragma unroll
-        for (int d = 0; d < 3; ++d) p |= a[d] < full_lo[d] || a[d] + (1 << na.k_shift[d]) > full_hi[d];
+        for (int d = 0; d < kRank; ++d) p |= a[d] < full_lo[d] || a[d] + (1 << na.k_shift[d]) > full_hi[d];
         return p;
     }
 };

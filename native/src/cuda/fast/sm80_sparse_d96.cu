@@ -3,5 +3,7 @@
 
 namespace sa::cuda::fast {
 SA_INSTANTIATE_SM80(96, FamilyKind::BlockSparse)
-SA_INSTANTIATE_SM80(96, FamilyKind::Neighborhood)
+SA_INSTANTIATE_SM80(96, FamilyKind::Neighborhood1)
+SA_INSTANTIATE_SM80(96, FamilyKind::Neighborhood2)
+SA_INSTANTIATE_SM80(96, FamilyKind::Neighborhood3)
 }  // namespace sa::cuda::fast
