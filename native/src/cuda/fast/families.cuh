@@ -11,6 +11,8 @@
 //   row_mask(r), allowed(m, tile, c, positions)   the element predicate
 //   kKeyPositions                  the loads store key tokens in shared memory for allowed()
 //   kFetchAhead                    key tokens come from device memory: read them a step early
+//   kRuns, query_run(), key_run(t) rows may form a RowRun (queries_are_runs(), keys_are_runs()
+//                                  say when): copied with address increments
 // Selectors (DenseSelect, BlockSparseSelect, NeighborhoodSelect) bind the tile sizes; the
 // neighborhood family is instantiated per spatial rank so a 1-D window carries 1-D state.
 #pragma once
@@ -28,6 +30,7 @@ template <int kBM, int kBN, bool kCausal>
 struct DenseFamily {
     static constexpr bool kKeyPositions = false;
     static constexpr bool kFetchAhead = false;
+    static constexpr bool kRuns = true;
     struct KeyTile {
         int key0;
     };
@@ -74,12 +77,17 @@ struct DenseFamily {
     __device__ bool allowed(const RowMask& m, const KeyTile& t, int c, const int*) const {
         return t.key0 + c < m.limit;
     }
+    __device__ bool queries_are_runs() const { return rows.pack == 1; }
+    __device__ RowRun query_run() const { return {rows.first, 1, rows.limit - rows.first}; }
+    __device__ bool keys_are_runs() const { return true; }
+    __device__ RowRun key_run(const KeyTile& t) const { return {t.key0, 1, mask.seqlen_k - t.key0}; }
 };
 
 template <int kBM, int kBN>
 struct BlockSparseFamily {
     static constexpr bool kKeyPositions = true;
     static constexpr bool kFetchAhead = true;
+    static constexpr bool kRuns = true;
     struct KeyTile {
         int key0;  // first key position (permuted order) of the tile; -1: an invalid list entry
     };
@@ -148,12 +156,17 @@ struct BlockSparseFamily {
     __device__ bool allowed(const RowMask& m, const KeyTile&, int c, const int* positions) const {
         return PositionMask::allowed(m.last, positions[c]);
     }
+    __device__ bool queries_are_runs() const { return queries.index == nullptr; }
+    __device__ RowRun query_run() const { return {queries.first, 1, queries.count - queries.first}; }
+    __device__ bool keys_are_runs() const { return key_perm == nullptr; }
+    __device__ RowRun key_run(const KeyTile& t) const { return {t.key0, 1, t.key0 < 0 ? 0 : seqlen_k - t.key0}; }
 };
 
 template <int kBM, int kBN, int kRank>
 struct NeighborhoodFamily {
     static constexpr bool kKeyPositions = false;
     static constexpr bool kFetchAhead = false;
+    static constexpr bool kRuns = kRank == 1;  // a 1-D group's rows are evenly strided
     struct KeyTile {
         int a[3];  // origin of the key box, local coordinates of the dilation group
     };
@@ -229,6 +242,14 @@ struct NeighborhoodFamily {
         int u[3];
         box_coords<kRank>(c, t.a, p.na.k_shift, u);
         return WindowMask<kRank>::allowed(m, u);
+    }
+    __device__ bool queries_are_runs() const { return kRank == 1; }
+    __device__ RowRun query_run() const {
+        return {group.group[0] + p.na.dilation[0] * queries.origin[0], p.na.dilation[0], group.length[0] - queries.origin[0]};
+    }
+    __device__ bool keys_are_runs() const { return kRank == 1; }
+    __device__ RowRun key_run(const KeyTile& t) const {
+        return {group.group[0] + p.na.dilation[0] * t.a[0], p.na.dilation[0], group.length[0] - t.a[0]};
     }
 };
 

@@ -100,9 +100,13 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
     const int steps = range.end - range.begin;
 
     auto load_key_tile = [&](const typename Family::KeyTile& kt, int stage) {
-        load_kv<kBN, kD, L::kThreads, PaddedRows, L::kPositions>(
-            common::smem_addr(sK + stage * L::kKvElems), common::smem_addr(sV + stage * L::kKvElems),
-            sPos + stage * kBN, k_base, v_base, p.k_seq, p.v_seq, [&](int c) { return fam.key_token(kt, c); }, tid);
+        const uint32_t sk = common::smem_addr(sK + stage * L::kKvElems), sv = common::smem_addr(sV + stage * L::kKvElems);
+        if (Family::kRuns && fam.keys_are_runs())
+            load_kv_run<kBN, kD, L::kThreads, PaddedRows, L::kPositions>(sk, sv, sPos + stage * kBN, k_base, v_base,
+                                                                         p.k_seq, p.v_seq, fam.key_run(kt), tid);
+        else
+            load_kv<kBN, kD, L::kThreads, PaddedRows, L::kPositions>(sk, sv, sPos + stage * kBN, k_base, v_base, p.k_seq,
+                                                                     p.v_seq, [&](int c) { return fam.key_token(kt, c); }, tid);
     };
 
     // Row state: each lane holds rows g and g+8 of each of its warp's 16-row tiles.
@@ -122,8 +126,11 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
 
     typename Family::KeyTile cur{};
     if (steps > 0) {
-        load_rows<kBM, kD, L::kThreads, PaddedRows>(common::smem_addr(sQ), q_base, [&](int r) { return fam.q_offset(r); },
-                                                   tid);
+        if (Family::kRuns && fam.queries_are_runs())
+            load_rows_run<kBM, kD, L::kThreads, PaddedRows>(common::smem_addr(sQ), q_base, p.q_seq, fam.query_run(), tid);
+        else
+            load_rows<kBM, kD, L::kThreads, PaddedRows>(common::smem_addr(sQ), q_base,
+                                                       [&](int r) { return fam.q_offset(r); }, tid);
         cur = fam.key_tile(range.begin);
         load_key_tile(cur, 0);
     }

@@ -172,22 +172,32 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     // next while the tensor cores run (tok_load), so the copy never waits on them.
     int tok_load[KvRowSplit<kBN, D, kThreads>::kCount];
     auto fetch = [&](const KeyTile& kt) {
-        if constexpr (Family::kFetchAhead) fetch_tokens<kBN, D, kThreads>(tok_load, token_of(kt), tid);
+        if constexpr (Family::kFetchAhead)
+            if (!fam.keys_are_runs()) fetch_tokens<kBN, D, kThreads>(tok_load, token_of(kt), tid);
     };
     auto load_kv_tile = [&](const KeyTile& kt, int j) {
         const int st = j % kStages;
-        if constexpr (Family::kFetchAhead)
-            load_kv_fetched<kBN, D, kThreads, Swizzled128Layout<kBN>, Lay::kPositions>(
-                sK + st * Lay::kKvBytes, sV + st * Lay::kKvBytes, sPos + st * kBN, k_base, v_base, p.k_seq, p.v_seq,
-                tok_load, tid);
-        else
-            load_kv<kBN, D, kThreads, Swizzled128Layout<kBN>, Lay::kPositions>(
-                sK + st * Lay::kKvBytes, sV + st * Lay::kKvBytes, sPos + st * kBN, k_base, v_base, p.k_seq, p.v_seq,
-                token_of(kt), tid);
+        const uint32_t sk = sK + st * Lay::kKvBytes, sv = sV + st * Lay::kKvBytes;
+        int* positions = sPos + st * kBN;
+        using Rows = Swizzled128Layout<kBN>;
+        if (Family::kRuns && fam.keys_are_runs()) {
+            const RowRun run = none ? RowRun{0, 1, 0} : fam.key_run(kt);
+            load_kv_run<kBN, D, kThreads, Rows, Lay::kPositions>(sk, sv, positions, k_base, v_base, p.k_seq, p.v_seq,
+                                                                  run, tid);
+        } else if constexpr (Family::kFetchAhead) {
+            load_kv_fetched<kBN, D, kThreads, Rows, Lay::kPositions>(sk, sv, positions, k_base, v_base, p.k_seq,
+                                                                      p.v_seq, tok_load, tid);
+        } else {
+            load_kv<kBN, D, kThreads, Rows, Lay::kPositions>(sk, sv, positions, k_base, v_base, p.k_seq, p.v_seq,
+                                                            token_of(kt), tid);
+        }
     };
     // k_cur: tile j (its mask); k_load: tile j + 1 (copied at the top of step j).
     KeyTile k_cur = tile_at(0);
-    load_rows<kBM, D, kThreads, Swizzled128Layout<kBM>>(sQ, q_base, [&](int r) { return fam.q_offset(r); }, tid);
+    if (Family::kRuns && fam.queries_are_runs())
+        load_rows_run<kBM, D, kThreads, Swizzled128Layout<kBM>>(sQ, q_base, p.q_seq, fam.query_run(), tid);
+    else
+        load_rows<kBM, D, kThreads, Swizzled128Layout<kBM>>(sQ, q_base, [&](int r) { return fam.q_offset(r); }, tid);
     fetch(k_cur);
     load_kv_tile(k_cur, 0);
     common::cp_async_commit();

@@ -11,6 +11,14 @@
 
 namespace sa::cuda::fast {
 
+// Rows first + c * step of the sequence for tile rows c < count (count may be <= 0): the
+// contiguous (or evenly strided) case, copied with one address per thread and increments.
+struct RowRun {
+    int first;
+    int step;
+    int count;
+};
+
 // Where a query tile row writes: sequence row `token` (-1: none) of query head h0 + head.
 struct OutRow {
     int token;

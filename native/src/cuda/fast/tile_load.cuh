@@ -7,6 +7,7 @@
 
 #include "cuda/common/mma.cuh"
 #include "cuda/common/wgmma.cuh"
+#include "cuda/fast/row_address.cuh"
 
 namespace sa::cuda::fast {
 
@@ -114,6 +115,57 @@ __device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, int* p
         common::cp_async_16_zfill(Layout::chunk(sv, r, c), valid ? v_base + int64_t(t) * v_stride + c * 8 : v_base, valid);
         if constexpr (kPositions)
             if (c == 0) positions[r] = t;
+    }
+}
+
+// load_rows / load_kv for rows that form a RowRun: one address per thread, then increments.
+template <int kRows, int kD, int kThreads, typename Layout, typename T>
+__device__ __forceinline__ void load_rows_run(uint32_t smem, const T* base, int64_t stride, RowRun run, int tid) {
+    constexpr int kChunksPerRow = kD / 8;
+    if constexpr (kThreads % kChunksPerRow == 0 && kRows % (kThreads / kChunksPerRow) == 0) {
+        constexpr int kStep = kThreads / kChunksPerRow;
+        const int r0 = tid / kChunksPerRow, c = tid % kChunksPerRow;
+        const T* src = base + (int64_t(run.first) + int64_t(r0) * run.step) * stride + c * 8;
+        const int64_t advance = int64_t(kStep) * run.step * stride;
+#pragma unroll
+        for (int i = 0; i < kRows / kStep; ++i) {
+            const bool valid = r0 + i * kStep < run.count;
+            common::cp_async_16_zfill(Layout::chunk(smem, r0 + i * kStep, c), valid ? src : base, valid);
+            src += advance;
+        }
+    } else {
+        load_rows<kRows, kD, kThreads, Layout>(
+            smem, base, [&](int r) { return r < run.count ? (int64_t(run.first) + int64_t(r) * run.step) * stride : -1; },
+            tid);
+    }
+}
+
+template <int kRows, int kD, int kThreads, typename Layout, bool kPositions, typename T>
+__device__ __forceinline__ void load_kv_run(uint32_t sk, uint32_t sv, int* positions, const T* k_base, const T* v_base,
+                                            int64_t k_stride, int64_t v_stride, RowRun run, int tid) {
+    constexpr int kChunksPerRow = kD / 8;
+    if constexpr (kThreads % kChunksPerRow == 0 && kRows % (kThreads / kChunksPerRow) == 0) {
+        constexpr int kStep = kThreads / kChunksPerRow;
+        const int r0 = tid / kChunksPerRow, c = tid % kChunksPerRow;
+        const int64_t row0 = int64_t(run.first) + int64_t(r0) * run.step;
+        const T* ksrc = k_base + row0 * k_stride + c * 8;
+        const T* vsrc = v_base + row0 * v_stride + c * 8;
+        const int64_t k_advance = int64_t(kStep) * run.step * k_stride, v_advance = int64_t(kStep) * run.step * v_stride;
+#pragma unroll
+        for (int i = 0; i < kRows / kStep; ++i) {
+            const int r = r0 + i * kStep;
+            const bool valid = r < run.count;
+            common::cp_async_16_zfill(Layout::chunk(sk, r, c), valid ? ksrc : k_base, valid);
+            common::cp_async_16_zfill(Layout::chunk(sv, r, c), valid ? vsrc : v_base, valid);
+            if constexpr (kPositions)
+                if (c == 0) positions[r] = valid ? run.first + r * run.step : -1;
+            ksrc += k_advance;
+            vsrc += v_advance;
+        }
+    } else {
+        load_kv<kRows, kD, kThreads, Layout, kPositions>(
+            sk, sv, positions, k_base, v_base, k_stride, v_stride,
+            [&](int r) { return r < run.count ? run.first + r * run.step : -1; }, tid);
     }
 }
 
