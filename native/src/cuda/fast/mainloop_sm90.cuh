@@ -6,8 +6,8 @@
 //    accumulator layout of S is the A-fragment layout) and V across rows;
 //  - Q, K and V live in the 128-byte swizzled layout of common/wgmma.cuh, written by cp.async
 //    through a 3-deep ring;
-//  - step j issues S of tile j and P V of tile j-1, then the copy of tile j+1, and runs the
-//    softmax of tile j while that P V is on the tensor cores.
+//  - step j copies tile j+1, issues S of tile j and P V of tile j-1, and runs the softmax of
+//    tile j while that P V is on the tensor cores.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -221,11 +221,11 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     common::cp_async_wait<0>();
     common::fence_proxy_async_smem();
     __syncthreads();
+    if (runs > 1) load_kv_tile(k_load, 1);
+    common::cp_async_commit();
     common::wgmma_fence();
     issue_qk<T, D, kBM, kBN>(s_acc, q_desc, k_desc0);
     common::wgmma_commit();
-    if (runs > 1) load_kv_tile(k_load, 1);  // after the GEMM is issued: off the tensor cores' path
-    common::cp_async_commit();
     KeyTile k_after = k_load;  // tile j + 2, found while the GEMMs of step j run
     if (runs > 2) {
         k_after = tile_at(2);
@@ -246,8 +246,9 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     for (int step = 1; step < runs; ++step) {
         common::cp_async_wait<0>();
         common::fence_proxy_async_smem();
-        __syncthreads();  // tile `step` is visible to all; slot (step+1) % 3 is free
-
+        __syncthreads();  // tile `step` is visible to all; slot (step+1) % 3 (tile step-2) is free
+        if (step + 1 < runs) load_kv_tile(k_load, step + 1);
+        common::cp_async_commit();
         common::wgmma_fence();
         issue_qk<T, D, kBM, kBN>(s_acc, q_desc, common::desc_advance(k_desc0, (step % kStages) * Lay::kKvBytes));
         common::wgmma_commit();
@@ -255,10 +256,6 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         common::wgmma_fence();
         issue_pv<T, D, kBN>(o_acc, p_pack, common::desc_advance(v_desc0, ((step - 1) % kStages) * Lay::kKvBytes));
         common::wgmma_commit();
-        // The copy of tile step + 1 goes out once both GEMMs are queued: its address arithmetic
-        // never delays them. Its slot last held tile step - 2, whose P V finished a step ago.
-        if (step + 1 < runs) load_kv_tile(k_load, step + 1);
-        common::cp_async_commit();
         k_after = k_load;
         if (step + 2 < runs) {
             k_after = tile_at(step + 2);

@@ -204,7 +204,15 @@ int32_t log2_exact(int v) {
 Plan neighborhood_plan(const AttentionProblem& p) {
     Plan plan;
     plan.family = family_kind(p);
-    if (use_sm90(p)) {
+    const NeighborhoodGeometry& g = p.neighborhood;
+    // The 2-D and 3-D wgmma kernels hold their box state past the register file (the device
+    // compiler reports 136 and 384 bytes of stack at D128); they run only where no tile needs
+    // the mask, elsewhere the 64 x 64 mma.sync tiles measured faster (bench/NOTES.md).
+    auto unmasked_on_128 = [&] {
+        const NeighborhoodTileCount n = neighborhood_tile_count(g, best_neighborhood_tiles(g, 7, 7, kNeighborhoodMaskCost));
+        return n.full_tiles == n.visited_tiles;
+    };
+    if (use_sm90(p) && (g.rank == 1 || unmasked_on_128())) {
         plan.sm90 = true;
         plan.block_m = plan.block_n = kSm90Block;
     } else {
@@ -213,7 +221,6 @@ Plan neighborhood_plan(const AttentionProblem& p) {
         plan.block_m = info.block_m;
         plan.block_n = info.block_n;
     }
-    const NeighborhoodGeometry& g = p.neighborhood;
     plan.boxes = best_neighborhood_tiles(g, log2_exact(plan.block_m), log2_exact(plan.block_n), kNeighborhoodMaskCost);
     int64_t tiles = 1;
     for (int d = 0; d < 3; ++d) {
