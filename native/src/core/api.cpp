@@ -1,5 +1,6 @@
 // The C ABI: every exported function validates, dispatches to the backend of the tensors'
 // device, and converts exceptions to a status through guard().
+#include <algorithm>
 #include <cstring>
 
 #include "checked_math.h"
@@ -47,7 +48,7 @@ extern "C" {
 
 /* Capabilities ------------------------------------------------------------------------------ */
 
-SA_API int32_t sa_backend_built(sa_backend backend) {
+SA_API int32_t sa_backend_built(int32_t backend) {
     switch (backend) {
         case SA_BACKEND_CPU: return 1;
         case SA_BACKEND_CUDA:
@@ -82,7 +83,7 @@ SA_API sa_status sa_cuda_device_info(int32_t device, sa_device_info* info) {
     });
 }
 
-SA_API sa_status sa_fast_path_covered(sa_operation op, int32_t device, sa_dtype dtype,
+SA_API sa_status sa_fast_path_covered(int32_t op, int32_t device, int32_t dtype,
                                       int32_t head_dim, int32_t* covered) {
     return sa::guard([&] {
         require_pointer(covered, "covered");
@@ -93,9 +94,14 @@ SA_API sa_status sa_fast_path_covered(sa_operation op, int32_t device, sa_dtype 
             sa::fail_invalid("dtype: %d is not a valid sa_dtype", static_cast<int>(dtype));
         // A negative device names the CPU, which has no tensor-core kernels.
         if (device < 0) return;
+        sa::require_cuda_device(device, "device");
 #if defined(SPARSEATTN_WITH_CUDA)
-        sa::cuda::check_device(device);
-        *covered = sa::cuda::fast_path_covered(op, device, dtype, head_dim) ? 1 : 0;
+        *covered = sa::cuda::fast_path_covered(static_cast<sa_operation>(op), device,
+                                               static_cast<sa_dtype>(dtype), head_dim)
+                       ? 1
+                       : 0;
+#else
+        (void)head_dim;
 #endif
     });
 }
@@ -122,7 +128,7 @@ SA_API sa_status sa_cuda_free(int32_t device, void* ptr) {
     });
 }
 
-SA_API sa_status sa_cuda_memcpy(void* dst, const void* src, size_t bytes, sa_copy_kind kind,
+SA_API sa_status sa_cuda_memcpy(void* dst, const void* src, size_t bytes, int32_t kind,
                                 void* stream) {
     return sa::guard([&] {
 #if defined(SPARSEATTN_WITH_CUDA)
@@ -132,7 +138,7 @@ SA_API sa_status sa_cuda_memcpy(void* dst, const void* src, size_t bytes, sa_cop
         if (bytes == 0) return;
         require_pointer(dst, "dst");
         require_pointer(src, "src");
-        sa::cuda::memcpy(dst, src, bytes, kind, stream);
+        sa::cuda::memcpy(dst, src, bytes, static_cast<sa_copy_kind>(kind), stream);
 #else
         cuda_not_built("sa_cuda_memcpy");
 #endif
@@ -316,15 +322,22 @@ SA_API sa_status sa_neighborhood_pair_count(const sa_neighborhood_params* params
         require_pointer(pairs, "pairs");
         const sa::NeighborhoodGeometry g = sa::validate_neighborhood_params(params);
         // The mask is an AND over dims, so the pair count is the product of per-dim counts.
+        // A window's start depends only on the query's stride block, so each block is summed
+        // at once (causal windows end at the query itself, others hold end - start keys).
         int64_t total = 1;
         for (int32_t dim = 0; dim < g.rank; ++dim) {
+            const int32_t stride = g.stride[dim];
+            const bool causal = g.causal[dim] != 0;
             int64_t along = 0;
-            for (int32_t x = 0; x < g.grid[dim]; ++x) {
-                const int32_t group = x % g.dilation[dim];
+            for (int32_t group = 0; group < g.dilation[dim]; ++group) {
                 const int32_t lg = sa::dilation_group_length(g.grid[dim], g.dilation[dim], group);
-                const sa::KeyRange r = sa::neighborhood_window(
-                    x / g.dilation[dim], lg, g.kernel[dim], g.stride[dim], g.causal[dim] != 0);
-                along += r.end - r.start;
+                for (int64_t base = 0; base < lg; base += stride) {
+                    const int64_t n = std::min<int64_t>(stride, lg - base);
+                    const sa::KeyRange r = sa::neighborhood_window(
+                        static_cast<int32_t>(base), lg, g.kernel[dim], stride, causal);
+                    along += causal ? n * (base + 1 - r.start) + n * (n - 1) / 2
+                                    : n * (r.end - r.start);
+                }
             }
             if (sa::mul_overflows(total, along, &total))
                 sa::fail_invalid("params: pair count overflows int64");

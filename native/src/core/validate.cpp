@@ -180,6 +180,38 @@ void require_disjoint(const View& out, const View& other) {
     if (overlaps(out, other)) fail_invalid("%s: memory overlaps %s", out.name, other.name);
 }
 
+// The buffers one attention call reads and writes. Backends read every input (index tensors
+// included) while they write rows of the outputs, so each written buffer must be disjoint from
+// every other buffer of the call.
+struct CallBuffers {
+    View reads[10];
+    int32_t num_reads = 0;
+    View writes[3];
+    int32_t num_writes = 0;
+    void read(const View& v) { reads[num_reads++] = v; }
+    void write(const View& v) { writes[num_writes++] = v; }
+};
+
+void require_disjoint_buffers(const CallBuffers& b) {
+    for (int32_t w = 0; w < b.num_writes; ++w) {
+        for (int32_t r = 0; r < b.num_reads; ++r) require_disjoint(b.writes[w], b.reads[r]);
+        for (int32_t e = 0; e < w; ++e) require_disjoint(b.writes[w], b.writes[e]);
+    }
+}
+
+// options->workspace is scratch the CUDA backend writes: one more output, as a byte range.
+void add_workspace(CallBuffers& b, const sa_attention_options* options) {
+    if (options == nullptr || options->workspace == nullptr || options->workspace_bytes == 0)
+        return;
+    View w;
+    w.name = "options->workspace";
+    w.begin = reinterpret_cast<uintptr_t>(options->workspace);
+    if (sa::add_overflows(w.begin, static_cast<uintptr_t>(options->workspace_bytes), &w.end))
+        fail_invalid("options->workspace: options->workspace_bytes = %zu overflows the address "
+                     "space", options->workspace_bytes);
+    b.write(w);
+}
+
 // Exactly the same memory, layout and dtype (allowed in-place aliasing).
 bool same_view(const View& a, const View& b) {
     if (a.t->data != b.t->data || a.t->dtype != b.t->dtype || a.t->rank != b.t->rank)
@@ -303,6 +335,7 @@ AttentionProblem blank_problem(Family family) {
 struct AttentionViews {
     View q, k, v, out, lse;
     bool has_lse = false;
+    CallBuffers buffers;  // q, k, v read; out, lse written
 };
 
 // q/k/v/out/lse checks shared by the batched and varlen layouts. seq_dim is the sequence
@@ -347,9 +380,10 @@ AttentionViews check_attention_tensors(const sa_tensor* q, const sa_tensor* k,
     check_head_dim(a.q, q->shape[d]);
 
     require_no_self_alias(a.out);
-    require_disjoint(a.out, a.q);
-    require_disjoint(a.out, a.k);
-    require_disjoint(a.out, a.v);
+    a.buffers.read(a.q);
+    a.buffers.read(a.k);
+    a.buffers.read(a.v);
+    a.buffers.write(a.out);
 
     if (present(lse)) {
         a.has_lse = true;
@@ -365,10 +399,7 @@ AttentionViews check_attention_tensors(const sa_tensor* q, const sa_tensor* k,
         else
             require_shape(a.lse, {q->shape[0], q->shape[2], q->shape[1]}, "[B, H_q, S_q]");
         require_no_self_alias(a.lse);
-        require_disjoint(a.lse, a.q);
-        require_disjoint(a.lse, a.k);
-        require_disjoint(a.lse, a.v);
-        require_disjoint(a.lse, a.out);
+        a.buffers.write(a.lse);
     }
     return a;
 }
@@ -399,13 +430,17 @@ void fill_batched(AttentionProblem& p, const AttentionViews& a) {
     }
 }
 
+// The batched layout's checks; the caller adds its index tensors to buffers and then checks
+// them for overlap.
 AttentionProblem validate_batched(Family family, const sa_tensor* q, const sa_tensor* k,
                                   const sa_tensor* v, const sa_tensor* out, const sa_tensor* lse,
-                                  const sa_attention_options* options) {
+                                  const sa_attention_options* options, CallBuffers* buffers) {
     const AttentionViews a = check_attention_tensors(q, k, v, out, lse, false);
     AttentionProblem p = blank_problem(family);
     fill_batched(p, a);
     apply_options(p, options);
+    *buffers = a.buffers;
+    add_workspace(*buffers, options);
     return p;
 }
 
@@ -569,6 +604,11 @@ void check_permutation_contents(const IndexView& perm, int64_t batch, int64_t he
         }
 }
 
+// Counts are int32, so no entry past INT32_MAX of a list row is ever read.
+int32_t list_capacity(const sa_tensor& indices) {
+    return static_cast<int32_t>(std::min<int64_t>(indices.shape[3], INT32_MAX));
+}
+
 void require_block_size(int32_t block, const char* name) {
     if (block != 64 && block != 128) fail_invalid("%s must be 64 or 128, got %d", name, block);
 }
@@ -587,7 +627,10 @@ void require_cuda_device(int32_t device, const char* what) {
 AttentionProblem validate_dense(const sa_tensor* q, const sa_tensor* k, const sa_tensor* v,
                                 const sa_tensor* out, const sa_tensor* lse,
                                 const sa_attention_options* options) {
-    return validate_batched(Family::Dense, q, k, v, out, lse, options);
+    CallBuffers buffers;
+    AttentionProblem p = validate_batched(Family::Dense, q, k, v, out, lse, options, &buffers);
+    require_disjoint_buffers(buffers);
+    return p;
 }
 
 AttentionProblem validate_dense_shapes(const sa_tensor* q, const sa_tensor* k,
@@ -651,6 +694,11 @@ AttentionProblem validate_dense_varlen(const sa_tensor* q, const sa_tensor* k,
                      "(B + 1)", ll(cu_seqlens_k->shape[0]), ll(cu_seqlens_q->shape[0]));
     if (max_seqlen_q < 1) fail_invalid("max_seqlen_q must be >= 1, got %d", max_seqlen_q);
     if (max_seqlen_k < 1) fail_invalid("max_seqlen_k must be >= 1, got %d", max_seqlen_k);
+    CallBuffers buffers = a.buffers;
+    buffers.read(cq);
+    buffers.read(ck);
+    add_workspace(buffers, options);
+    require_disjoint_buffers(buffers);
     int64_t longest_q = max_seqlen_q, longest_k = max_seqlen_k;
     if (q->device_type == SA_DEVICE_CPU) {
         longest_q = check_cu_seqlens_contents(cq, q->shape[0], max_seqlen_q, "q's T_q",
@@ -724,7 +772,10 @@ AttentionProblem validate_neighborhood(const sa_tensor* q, const sa_tensor* k,
                                        const sa_tensor* lse,
                                        const sa_neighborhood_params* params,
                                        const sa_attention_options* options) {
-    AttentionProblem p = validate_batched(Family::Neighborhood, q, k, v, out, lse, options);
+    CallBuffers buffers;
+    AttentionProblem p =
+        validate_batched(Family::Neighborhood, q, k, v, out, lse, options, &buffers);
+    require_disjoint_buffers(buffers);
     p.neighborhood = validate_neighborhood_params(params);
     int64_t tokens = 1;
     for (int32_t i = 0; i < p.neighborhood.rank; ++i)
@@ -747,7 +798,9 @@ AttentionProblem validate_block_sparse(const sa_tensor* q, const sa_tensor* k,
                                        const sa_tensor* lse,
                                        const sa_block_sparse_params* params,
                                        const sa_attention_options* options) {
-    AttentionProblem p = validate_batched(Family::BlockSparse, q, k, v, out, lse, options);
+    CallBuffers buffers;
+    AttentionProblem p =
+        validate_batched(Family::BlockSparse, q, k, v, out, lse, options, &buffers);
     if (params == nullptr) fail_invalid("params: pointer is NULL");
     require_block_size(params->block_q, "params->block_q");
     require_block_size(params->block_k, "params->block_k");
@@ -771,7 +824,9 @@ AttentionProblem validate_block_sparse(const sa_tensor* q, const sa_tensor* k,
     bs.kv_indices = static_cast<const int32_t*>(params->kv_indices.data);
     bs.num_strides = num.strides;
     bs.idx_strides = idx.strides;
-    bs.capacity = static_cast<int32_t>(params->kv_indices.shape[3]);
+    bs.capacity = list_capacity(params->kv_indices);
+    buffers.read(num.view);
+    buffers.read(idx.view);
 
     const bool has_full_num = params->full_kv_num_blocks.data != nullptr;
     const bool has_full_idx = params->full_kv_indices.data != nullptr;
@@ -789,7 +844,9 @@ AttentionProblem validate_block_sparse(const sa_tensor* q, const sa_tensor* k,
         bs.full_indices = static_cast<const int32_t*>(params->full_kv_indices.data);
         bs.full_num_strides = full_num.strides;
         bs.full_idx_strides = full_idx.strides;
-        bs.full_capacity = static_cast<int32_t>(params->full_kv_indices.shape[3]);
+        bs.full_capacity = list_capacity(params->full_kv_indices);
+        buffers.read(full_num.view);
+        buffers.read(full_idx.view);
     }
     IndexView key_perm, query_perm;
     if (params->key_perm.data != nullptr) {
@@ -797,13 +854,16 @@ AttentionProblem validate_block_sparse(const sa_tensor* q, const sa_tensor* k,
                                       vq, p.batch, p.heads_q, p.seqlen_k, -1);
         bs.key_perm = static_cast<const int32_t*>(params->key_perm.data);
         bs.key_perm_strides = key_perm.strides;
+        buffers.read(key_perm.view);
     }
     if (params->query_perm.data != nullptr) {
         query_perm = check_index_tensor(&params->query_perm, "params->query_perm", 3,
                                         "[B, H_q, S_q]", vq, p.batch, p.heads_q, p.seqlen_q, -1);
         bs.query_perm = static_cast<const int32_t*>(params->query_perm.data);
         bs.query_perm_strides = query_perm.strides;
+        buffers.read(query_perm.view);
     }
+    require_disjoint_buffers(buffers);
     if (p.device_type == SA_DEVICE_CPU) {
         check_list_contents(num, idx, has_full_num ? &full_num : nullptr,
                             has_full_num ? &full_idx : nullptr, p.batch, p.heads_q, nq, nk, true);
@@ -1101,10 +1161,13 @@ int64_t block_sparse_pair_count(int64_t s_q, int64_t s_k, int32_t block_q, int32
                     }
                 }
             }
-    if (sa::mul_overflows(pairs, B / distinct_b, &pairs) ||
-        sa::mul_overflows(pairs, H / distinct_h, &pairs))
-        fail_invalid("kv_num_blocks: pair count over B = %lld, H = %lld overflows int64", ll(B),
-                     ll(H));
+    // Only the broadcast dims multiply here: the message names the one that overflowed.
+    if (sa::mul_overflows(pairs, B / distinct_b, &pairs))
+        fail_invalid("kv_num_blocks: pair count overflows int64 over the broadcast batch dim "
+                     "(shape[0] = B = %lld)", ll(B));
+    if (sa::mul_overflows(pairs, H / distinct_h, &pairs))
+        fail_invalid("kv_num_blocks: pair count overflows int64 over the broadcast head dim "
+                     "(shape[1] = H = %lld)", ll(H));
     return pairs;
 }
 
