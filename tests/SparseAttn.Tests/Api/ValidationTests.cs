@@ -100,6 +100,79 @@ public class ValidationTests
         // Native rule: the output aliases q's memory.
         var ex = Assert.Throws<ArgumentException>(() => Attention.Dense<float>(q.ReadOnly, k.ReadOnly, v.ReadOnly, q.Span))!;
         Assert.That(ex.Message, Does.Contain("overlaps").And.Contain("q"));
+        Assert.That(ex.ParamName, Is.EqualTo("output"), ex.Message);
+        Assert.That(ex.Message, Does.StartWith("output: memory overlaps q"));
+    }
+
+    // ----- overlap of index inputs with outputs (native rule, C# names) -----
+
+    // An int view of the last `count` floats of `data`: an index input that lives inside an output.
+    private static Span<int> IntsAtEnd(float[] data, int count) =>
+        System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(data.AsSpan(data.Length - count));
+
+    private static void AssertOverlap(Action call, string written, string read)
+    {
+        var ex = Assert.Throws<ArgumentException>(call)!;
+        Assert.That(ex.ParamName, Is.EqualTo(written), ex.Message);
+        Assert.That(ex.Message, Does.StartWith($"{written}: memory overlaps {read}"));
+        Assert.That(ex.Message, Does.Not.Contain("params->").And.Not.Contain("out:").And.Not.Contain("_"));
+    }
+
+    [Test]
+    public void KeyPermutationInsideOutputIsRejected()
+    {
+        var output = new float[1 * 100 * 2 * 8];
+        var perm = IntsAtEnd(output, 130);
+        for (var i = 0; i < 130; i++) perm[i] = 129 - i;
+        AssertOverlap(() => Attention.BlockSparse<float>(Bq.ReadOnly, Bk.ReadOnly, Bk.ReadOnly,
+            new TensorSpan<float>(output, new nint[] { 1, 100, 2, 8 }), Full(), null, IntsAtEnd(output, 130)), "output", "keyPermutation");
+    }
+
+    [Test]
+    public void QueryPermutationInLastRowsOfOutputIsRejected()
+    {
+        var output = new float[1 * 100 * 2 * 8];
+        var perm = IntsAtEnd(output, 100);
+        for (var i = 0; i < 100; i++) perm[i] = (i * 7) % 100;
+        AssertOverlap(() => Attention.BlockSparse<float>(Bq.ReadOnly, Bk.ReadOnly, Bk.ReadOnly,
+            new TensorSpan<float>(output, new nint[] { 1, 100, 2, 8 }), Full(), null, default, IntsAtEnd(output, 100)),
+            "output", "queryPermutation");
+    }
+
+    [Test]
+    public void KeyPermutationInsideLseIsRejected()
+    {
+        var lseData = new float[2 * 100];
+        var perm = IntsAtEnd(lseData, 130);
+        for (var i = 0; i < 130; i++) perm[i] = i;
+        AssertOverlap(() => Attention.BlockSparse<float>(Bq.ReadOnly, Bk.ReadOnly, Bk.ReadOnly,
+            HostTensor<float>.Create(new nint[] { 1, 100, 2, 8 }).Span, new TensorSpan<float>(lseData, new nint[] { 1, 2, 100 }),
+            Full(), null, IntsAtEnd(lseData, 130)), "lse", "keyPermutation");
+    }
+
+    [Test]
+    public void CuSeqlensAtStartOfOutputIsRejected()
+    {
+        var output = new float[6 * 2 * 8];
+        var cu = System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(output.AsSpan(0, 3));
+        cu[0] = 0;
+        cu[1] = 2;
+        cu[2] = 6;
+        AssertOverlap(() => Attention.DenseVarlen<float>(T(6, 2, 8).ReadOnly, T(9, 2, 8).ReadOnly, T(9, 2, 8).ReadOnly,
+            new TensorSpan<float>(output, new nint[] { 6, 2, 8 }),
+            System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(output.AsSpan(0, 3)), new[] { 0, 4, 9 }, 8, 8),
+            "output", "cuSeqlensQ");
+    }
+
+    [Test]
+    public void MergeOutputOverlapNamesCSharpParameters()
+    {
+        var o1 = T(1, 3, 2, 4);
+        var l1 = T(1, 2, 3);
+        var o2 = T(1, 3, 2, 4);
+        var l2 = T(1, 2, 3);
+        AssertOverlap(() => Attention.MergeLse<float>(o1.ReadOnly, l1.ReadOnly, o2.ReadOnly, l2.ReadOnly,
+            HostTensor<float>.Create(new nint[] { 1, 3, 2, 4 }).Span, l2.Span), "lseOut", "lse2");
     }
 
     [Test]
