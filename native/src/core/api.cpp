@@ -1,6 +1,5 @@
 // The C ABI: every exported function validates, dispatches to the backend of the tensors'
 // device, and converts exceptions to a status through guard().
-#include <algorithm>
 #include <cstring>
 
 #include "checked_math.h"
@@ -37,6 +36,30 @@ void dispatch(const Problem& p, CpuFn cpu_fn, CudaFn cuda_fn) {
 #define SA_CUDA_FN(name) [](const auto&) {}
 #endif
 #define SA_CPU_FN(name) [](const auto& problem) { sa::cpu::name(problem); }
+
+// Keys seen by the queries of a causal dilation group of `length` tokens: sum over u of
+// u + 1 - start(u), where the window rule (neighborhood_window.h) starts the windows of a
+// stride block b at max((b + 1) * s - k, 0) and those of a partial last block at length - k.
+// In closed form, so grids near INT32_MAX cost nothing; tests check it query by query.
+int64_t causal_group_pairs(int64_t length, int64_t k, int64_t s) {
+    const int64_t full = length / s;  // stride blocks of s queries
+    const int64_t first = k / s;      // first block whose windows do not start at 0
+    int64_t starts = 0;
+    if (full > first) {
+        const int64_t blocks_plus_one = (full * (full + 1) - first * (first + 1)) / 2;
+        starts = s * s * blocks_plus_one - s * k * (full - first);
+    }
+    starts += (length - full * s) * (length - k);
+    return length * (length + 1) / 2 - starts;
+}
+
+// Pairs along one dim: non-causal windows always hold k keys; causal ones depend on the
+// group length, of which there are two (L div d + 1 for the first L mod d groups).
+int64_t pairs_along_dim(int64_t length, int64_t k, int64_t d, int64_t s, bool causal) {
+    if (!causal) return length * k;
+    const int64_t q = length / d, r = length % d;
+    return r * causal_group_pairs(q + 1, k, s) + (d - r) * causal_group_pairs(q, k, s);
+}
 
 void require_pointer(const void* p, const char* name) {
     if (p == nullptr) sa::fail_invalid("%s: pointer is NULL", name);
@@ -322,23 +345,10 @@ SA_API sa_status sa_neighborhood_pair_count(const sa_neighborhood_params* params
         require_pointer(pairs, "pairs");
         const sa::NeighborhoodGeometry g = sa::validate_neighborhood_params(params);
         // The mask is an AND over dims, so the pair count is the product of per-dim counts.
-        // A window's start depends only on the query's stride block, so each block is summed
-        // at once (causal windows end at the query itself, others hold end - start keys).
         int64_t total = 1;
         for (int32_t dim = 0; dim < g.rank; ++dim) {
-            const int32_t stride = g.stride[dim];
-            const bool causal = g.causal[dim] != 0;
-            int64_t along = 0;
-            for (int32_t group = 0; group < g.dilation[dim]; ++group) {
-                const int32_t lg = sa::dilation_group_length(g.grid[dim], g.dilation[dim], group);
-                for (int64_t base = 0; base < lg; base += stride) {
-                    const int64_t n = std::min<int64_t>(stride, lg - base);
-                    const sa::KeyRange r = sa::neighborhood_window(
-                        static_cast<int32_t>(base), lg, g.kernel[dim], stride, causal);
-                    along += causal ? n * (base + 1 - r.start) + n * (n - 1) / 2
-                                    : n * (r.end - r.start);
-                }
-            }
+            const int64_t along = pairs_along_dim(g.grid[dim], g.kernel[dim], g.dilation[dim],
+                                                  g.stride[dim], g.causal[dim] != 0);
             if (sa::mul_overflows(total, along, &total))
                 sa::fail_invalid("params: pair count overflows int64");
         }
