@@ -141,8 +141,10 @@ SA_TEST(cuda_not_built_behaviour) {
     CHECK_ERROR(sa_dense_forward(q.d(), k.d(), v.d(), o.d(), nullptr, nullptr),
                 SA_ERROR_UNSUPPORTED, "CUDA backend not built");
 
+    // Like every CUDA query: a CUDA ordinal without the backend is unsupported, not "not covered".
     int32_t covered = -1;
-    CHECK_OK(sa_fast_path_covered(SA_OP_DENSE, 0, SA_DTYPE_F16, 128, &covered));
+    CHECK_ERROR(sa_fast_path_covered(SA_OP_DENSE, 0, SA_DTYPE_F16, 128, &covered),
+                SA_ERROR_UNSUPPORTED, "device", "CUDA backend not built");
     CHECK_EQ(covered, 0);
 }
 
@@ -152,8 +154,15 @@ SA_TEST(fast_path_covered_cpu_is_zero) {
     CHECK_EQ(covered, 0);
     CHECK_ERROR(sa_fast_path_covered(SA_OP_DENSE, -1, SA_DTYPE_F32, 64, nullptr),
                 SA_ERROR_INVALID_ARGUMENT, "covered");
-    CHECK_ERROR(sa_fast_path_covered(static_cast<sa_operation>(9), -1, SA_DTYPE_F32, 64, &covered),
+    CHECK_ERROR(sa_fast_path_covered(9, -1, SA_DTYPE_F32, 64, &covered),
                 SA_ERROR_INVALID_ARGUMENT, "op", "9");
+    // Out-of-range values are checked as integers, never loaded into the enums.
+    CHECK_ERROR(sa_fast_path_covered(SA_OP_DENSE, -1, -3, 64, &covered),
+                SA_ERROR_INVALID_ARGUMENT, "dtype: -3 is not a valid sa_dtype");
+    CHECK_ERROR(sa_fast_path_covered(0x7fffffff, 0, SA_DTYPE_F16, 64, &covered),
+                SA_ERROR_INVALID_ARGUMENT, "op: 2147483647");
+    CHECK_EQ(sa_backend_built(77), 0);
+    CHECK(std::strcmp(sa_status_string(-1), "unknown status") == 0);
 }
 
 SA_TEST(last_error_is_per_thread) {

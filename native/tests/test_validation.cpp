@@ -741,3 +741,113 @@ SA_TEST(validation_merge_overlap) {
     EXPECT_INVALID(sa_lse_merge(c.o1.d(), c.l1.d(), c.o2.d(), c.l2.d(), c.out.d(), c.l2.d(), nullptr),
                    "lse_out: memory overlaps lse2");
 }
+
+/* Overlap of read and written buffers ---------------------------------------------------------- */
+
+namespace {
+// Copies an index tensor's contents to the last bytes of `host` (an output's storage) and points
+// the descriptor there: the call would read indices that it overwrites.
+void move_to_end_of(sa_tensor& index, HostTensor& contents, HostTensor& host) {
+    const size_t bytes = contents.storage.size();
+    unsigned char* at = host.storage.data() + host.storage.size() - bytes;
+    std::memcpy(at, contents.storage.data(), bytes);
+    index.data = at;
+}
+}  // namespace
+
+SA_TEST(validation_overlap_query_perm_in_last_rows_of_out) {
+    BlockSparseCall c;
+    move_to_end_of(c.params.query_perm, c.query_perm, c.out);
+    EXPECT_INVALID(c.run(), "out: memory overlaps params->query_perm");
+}
+
+SA_TEST(validation_overlap_key_perm_inside_out_or_lse) {
+    BlockSparseCall c;
+    move_to_end_of(c.params.key_perm, c.key_perm, c.out);
+    EXPECT_INVALID(c.run(), "out: memory overlaps params->key_perm");
+    BlockSparseCall c2;
+    HostTensor lse = HostTensor::contiguous(SA_DTYPE_F32, {1, 2, 200});  // [B, H_q, S_q] + room
+    lse.desc.shape[2] = 100;
+    lse.desc.strides[1] = 200;
+    move_to_end_of(c2.params.key_perm, c2.key_perm, lse);
+    EXPECT_INVALID(sa_block_sparse_forward(c2.q.d(), c2.k.d(), c2.v.d(), c2.out.d(), lse.d(),
+                                           &c2.params, &c2.options),
+                   "lse: memory overlaps params->key_perm");
+}
+
+SA_TEST(validation_overlap_lists_inside_out) {
+    BlockSparseCall c;
+    move_to_end_of(c.params.kv_indices, c.idx, c.out);
+    EXPECT_INVALID(c.run(), "out: memory overlaps params->kv_indices");
+    BlockSparseCall c2;
+    move_to_end_of(c2.params.kv_num_blocks, c2.num, c2.out);
+    EXPECT_INVALID(c2.run(), "out: memory overlaps params->kv_num_blocks");
+    BlockSparseCall c3;
+    move_to_end_of(c3.params.full_kv_indices, c3.full_idx, c3.out);
+    EXPECT_INVALID(c3.run(), "out: memory overlaps params->full_kv_indices");
+    BlockSparseCall c4;
+    move_to_end_of(c4.params.full_kv_num_blocks, c4.full_num, c4.out);
+    EXPECT_INVALID(c4.run(), "out: memory overlaps params->full_kv_num_blocks");
+}
+
+// Index tensors that end exactly where out begins, or begin where it ends, are not overlaps,
+// and the result is the one of separate buffers.
+SA_TEST(validation_overlap_adjacent_buffers_are_accepted) {
+    BlockSparseCall separate;
+    REQUIRE_OK(separate.run());
+    BlockSparseCall c;
+    c.q.storage = separate.q.storage;
+    c.k.storage = separate.k.storage;
+    c.v.storage = separate.v.storage;
+    for (HostTensor* t : {&c.q, &c.k, &c.v}) t->refresh();
+    const size_t out_bytes = c.out.storage.size(), perm_bytes = c.query_perm.storage.size();
+    std::vector<unsigned char> arena(perm_bytes + out_bytes + c.key_perm.storage.size());
+    std::memcpy(arena.data(), c.query_perm.storage.data(), perm_bytes);
+    std::memcpy(arena.data() + perm_bytes + out_bytes, c.key_perm.storage.data(),
+                c.key_perm.storage.size());
+    c.params.query_perm.data = arena.data();
+    c.out.desc.data = arena.data() + perm_bytes;
+    c.params.key_perm.data = arena.data() + perm_bytes + out_bytes;
+    REQUIRE_OK(c.run());
+    CHECK(std::memcmp(arena.data() + perm_bytes, separate.out.storage.data(), out_bytes) == 0);
+}
+
+SA_TEST(validation_overlap_cu_seqlens_at_start_of_out) {
+    VarlenCall c;
+    std::memcpy(c.out.storage.data(), c.cu_q.storage.data(), c.cu_q.storage.size());
+    c.cu_q.desc.data = c.out.storage.data();
+    EXPECT_INVALID(c.run(), "out: memory overlaps cu_seqlens_q");
+    VarlenCall c2;
+    std::memcpy(c2.lse.storage.data(), c2.cu_k.storage.data(), c2.cu_k.storage.size());
+    c2.cu_k.desc.data = c2.lse.storage.data();
+    EXPECT_INVALID(c2.run(), "lse: memory overlaps cu_seqlens_k");
+}
+
+SA_TEST(validation_overlap_workspace) {
+    DenseCall c;
+    c.options.workspace = static_cast<unsigned char*>(c.out.desc.data) + 8;
+    c.options.workspace_bytes = 16;
+    EXPECT_INVALID(c.run(), "options->workspace: memory overlaps out");
+    DenseCall c2;
+    c2.options.workspace = c2.q.desc.data;
+    c2.options.workspace_bytes = 4;
+    EXPECT_INVALID(c2.run(), "options->workspace: memory overlaps q");
+    DenseCall c3;
+    c3.options.workspace = reinterpret_cast<void*>(~uintptr_t{0} - 8);
+    c3.options.workspace_bytes = 64;
+    EXPECT_INVALID(c3.run(), "options->workspace_bytes = 64 overflows the address space");
+    DenseCall c4;  // a workspace of its own is accepted (the CPU backend does not use it)
+    std::vector<unsigned char> scratch(64);
+    c4.options.workspace = scratch.data();
+    c4.options.workspace_bytes = scratch.size();
+    EXPECT_ACCEPTED(c4.run());
+}
+
+SA_TEST(validation_overlap_neighborhood_lse_inside_out) {
+    NeighborhoodCall c;
+    HostTensor lse = HostTensor::contiguous(SA_DTYPE_F32, {1, 2, 24});
+    lse.desc.data = c.out.storage.data();
+    EXPECT_INVALID(sa_neighborhood_forward(c.q.d(), c.k.d(), c.v.d(), c.out.d(), lse.d(),
+                                           &c.params, &c.options),
+                   "lse: memory overlaps out");
+}

@@ -76,3 +76,72 @@ SA_TEST(validation_gpu_device_ordinal_and_mixing) {
     CHECK_OK(sa_fast_path_covered(SA_OP_DENSE, 0, SA_DTYPE_F16, 128, &covered));
     CHECK(covered == 0 || covered == 1);
 }
+
+namespace {
+// One device allocation of `bytes`, freed on scope exit.
+struct DeviceBuffer {
+    void* ptr = nullptr;
+    explicit DeviceBuffer(size_t bytes) {
+        REQUIRE_OK(sa_cuda_malloc(0, bytes, &ptr));
+        REQUIRE_OK(sa_cuda_memset(ptr, 0, bytes, nullptr));
+    }
+    ~DeviceBuffer() {
+        if (ptr) sa_cuda_free(0, ptr);
+    }
+    unsigned char* at(size_t offset) const { return static_cast<unsigned char*>(ptr) + offset; }
+};
+
+sa_tensor device_tensor(void* data, sa_dtype dtype, std::initializer_list<int64_t> shape) {
+    sa_tensor t{};
+    t.data = data;
+    t.dtype = dtype;
+    t.device_type = SA_DEVICE_CUDA;
+    t.device_id = 0;
+    t.rank = static_cast<int32_t>(shape.size());
+    int64_t stride = 1;
+    int32_t i = t.rank;
+    for (auto it = shape.end(); it != shape.begin();) {
+        --it;
+        --i;
+        t.shape[i] = *it;
+        t.strides[i] = stride;
+        stride *= *it;
+    }
+    return t;
+}
+}  // namespace
+
+// The overlap rules hold for CUDA calls too, checked on the host from the descriptors alone
+// (the contents of device index tensors are never read for it).
+SA_TEST(validation_gpu_index_tensors_inside_outputs) {
+    SA_REQUIRE_CUDA_DEVICE();
+    const size_t qkv = 1 * 128 * 2 * 64 * 2;  // [1, 128, 2, 64] f16
+    DeviceBuffer memory(4 * qkv + 4096);
+    sa_tensor q = device_tensor(memory.at(0), SA_DTYPE_F16, {1, 128, 2, 64});
+    sa_tensor k = device_tensor(memory.at(qkv), SA_DTYPE_F16, {1, 128, 2, 64});
+    sa_tensor v = device_tensor(memory.at(2 * qkv), SA_DTYPE_F16, {1, 128, 2, 64});
+    sa_tensor out = device_tensor(memory.at(3 * qkv), SA_DTYPE_F16, {1, 128, 2, 64});
+    sa_block_sparse_params params;
+    std::memset(&params, 0, sizeof params);
+    params.block_q = 64;
+    params.block_k = 64;
+    params.kv_num_blocks = device_tensor(memory.at(4 * qkv), SA_DTYPE_I32, {1, 2, 2});
+    params.kv_indices = device_tensor(memory.at(4 * qkv + 64), SA_DTYPE_I32, {1, 2, 2, 2});
+    params.key_perm = device_tensor(memory.at(4 * qkv - 1024), SA_DTYPE_I32, {1, 2, 128});
+    CHECK_ERROR(sa_block_sparse_forward(&q, &k, &v, &out, nullptr, &params, nullptr),
+                SA_ERROR_INVALID_ARGUMENT, "out: memory overlaps params->key_perm");
+    params.key_perm = device_tensor(memory.at(4 * qkv + 1024), SA_DTYPE_I32, {1, 2, 128});
+    params.kv_indices.data = memory.at(3 * qkv + 16);
+    CHECK_ERROR(sa_block_sparse_forward(&q, &k, &v, &out, nullptr, &params, nullptr),
+                SA_ERROR_INVALID_ARGUMENT, "out: memory overlaps params->kv_indices");
+
+    sa_tensor vq = device_tensor(memory.at(0), SA_DTYPE_F16, {128, 2, 64});
+    sa_tensor vk = device_tensor(memory.at(qkv), SA_DTYPE_F16, {128, 2, 64});
+    sa_tensor vv = device_tensor(memory.at(2 * qkv), SA_DTYPE_F16, {128, 2, 64});
+    sa_tensor vo = device_tensor(memory.at(3 * qkv), SA_DTYPE_F16, {128, 2, 64});
+    sa_tensor cu_q = device_tensor(memory.at(3 * qkv), SA_DTYPE_I32, {2});
+    sa_tensor cu_k = device_tensor(memory.at(4 * qkv), SA_DTYPE_I32, {2});
+    CHECK_ERROR(sa_dense_forward_varlen(&vq, &vk, &vv, &vo, nullptr, &cu_q, &cu_k, 128, 128, nullptr),
+                SA_ERROR_INVALID_ARGUMENT, "out: memory overlaps cu_seqlens_q");
+    CHECK_OK(sa_cuda_device_synchronize(0));
+}

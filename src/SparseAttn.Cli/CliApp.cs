@@ -179,11 +179,15 @@ public static class CliApp
         {
             return seqQ * seqK;
         }
-        long pairs = 0;
-        for (long i = 0; i < seqQ; i++)
+        // Query i sees i + seqK - seqQ + 1 keys (never more than seqK), none before the first query that
+        // sees any: an arithmetic series, summed in Int128 so that int-sized lengths cannot overflow.
+        var first = Math.Max(0, seqQ - seqK);
+        if (first >= seqQ)
         {
-            pairs += Math.Clamp(i + seqK - seqQ + 1, 0, seqK);
+            return 0;
         }
-        return pairs;
+        Int128 n = seqQ - first;
+        Int128 sum = n * (first + seqK - seqQ + 1 + seqK) / 2;
+        return (long)sum;
     }
 }

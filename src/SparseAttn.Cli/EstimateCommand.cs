@@ -98,9 +98,9 @@ internal static class EstimateCommand
         {
             throw new UsageException($"--seq {seq} must be at least 1.");
         }
-        if (block < 1)
+        if (block is not (64 or 128))
         {
-            throw new UsageException($"--block {block} must be at least 1.");
+            throw new UsageException($"--block {block} must be 64 or 128 (the block sizes of block-sparse attention).");
         }
         if (pattern == "random" && !(density >= 0 && density <= 1))
         {
@@ -110,12 +110,20 @@ internal static class EstimateCommand
         {
             throw new UsageException($"--window {window} must be at least 1.");
         }
-        var mask = pattern switch
+        BlockMask mask;
+        try
         {
-            "window" => BlockMask.SlidingWindow(seq, window, block, causal),
-            "causal" => BlockMask.Causal(seq, seq, block, block),
-            _ => BlockMask.Random(seq, block, density, seed, causal: causal),
-        };
+            mask = pattern switch
+            {
+                "window" => BlockMask.SlidingWindow(seq, window, block, causal),
+                "causal" => BlockMask.Causal(seq, seq, block, block),
+                _ => BlockMask.Random(seq, block, density, seed, causal: causal),
+            };
+        }
+        catch (ArgumentException ex)
+        {
+            throw new UsageException($"--seq {seq} with --block {block}: {ex.Message}");
+        }
         var causalPairs = causal || pattern == "causal";
         var what = pattern switch
         {

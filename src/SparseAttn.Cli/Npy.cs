@@ -30,12 +30,31 @@ public static partial class Npy
 {
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
+    /// <summary>The largest header accepted: real headers are a few hundred bytes, and the length is read first.</summary>
+    public const int MaxHeaderBytes = 1 << 20;
+
     /// <summary>Reads an .npy file.</summary>
     /// <param name="path">File path.</param>
     public static NpyArray Read(string path)
     {
-        using var stream = File.OpenRead(path);
-        return Read(stream, path);
+        if (Directory.Exists(path))
+        {
+            throw new InvalidDataException($"{path} is a directory, not an .npy file.");
+        }
+        FileStream stream;
+        try
+        {
+            stream = File.OpenRead(path);
+        }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException and not FileNotFoundException
+                                       and not DirectoryNotFoundException)
+        {
+            throw new InvalidDataException($"{path} cannot be read: {ex.Message}");
+        }
+        using (stream)
+        {
+            return Read(stream, path);
+        }
     }
 
     /// <summary>Reads an .npy stream; <paramref name="name"/> appears in error messages.</summary>
@@ -60,28 +79,43 @@ public static partial class Npy
         {
             var length = new byte[4];
             ReadExactly(stream, length, name);
-            headerLength = checked((int)BinaryPrimitives.ReadUInt32LittleEndian(length));
+            var declared = BinaryPrimitives.ReadUInt32LittleEndian(length);
+            if (declared > MaxHeaderBytes)
+            {
+                throw new InvalidDataException(
+                    $"{name} declares an .npy header of {declared} bytes, more than the {MaxHeaderBytes} read.");
+            }
+            headerLength = (int)declared;
         }
         else
         {
             throw new InvalidDataException($"{name} has .npy format version {major}.{prefix[7]}; versions 1.0 to 3.0 are read.");
         }
+        RequireRemaining(stream, headerLength, name, $"a header of {headerLength} bytes");
         var headerBytes = new byte[headerLength];
         ReadExactly(stream, headerBytes, name);
         var header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(headerBytes);
         var (type, shape) = ParseHeader(header, name);
+        // Multiplied one dim at a time against the limit, so a huge shape cannot overflow the count.
         long count = 1;
         foreach (var length in shape)
         {
-            count = checked(count * length);
-        }
-        if (count > Array.MaxLength)
-        {
-            throw new InvalidDataException($"{name} holds {count} elements, more than one array can.");
+            if (length != 0 && count > Array.MaxLength / length)
+            {
+                throw new InvalidDataException(
+                    $"{name} has shape ({string.Join(", ", shape)}), more than the {Array.MaxLength} elements one array holds.");
+            }
+            count *= length;
         }
         var elementSize = type == NpyType.Float32 ? 4 : 2;
+        var what = $"{count} elements of {elementSize} bytes";
+        RequireRemaining(stream, count * elementSize, name, what);
         var raw = new byte[count * elementSize];
-        ReadExactly(stream, raw, name, $"{count} elements of {elementSize} bytes");
+        ReadExactly(stream, raw, name, what);
+        if (stream.ReadByte() != -1)
+        {
+            throw new InvalidDataException($"{name} has data after its {what}; an .npy file ends with its array.");
+        }
         var data = new float[count];
         for (var i = 0; i < data.Length; i++)
         {
@@ -92,13 +126,53 @@ public static partial class Npy
         return new NpyArray(shape, data, type);
     }
 
-    /// <summary>Writes an .npy file (format 1.0, C order).</summary>
+    /// <summary>
+    /// Writes an .npy file (format 1.0, C order) to a temporary file beside <paramref name="path"/>, renamed
+    /// over it only once complete: a failed write (a full disk) leaves no partial file with a valid header.
+    /// </summary>
     /// <param name="path">File path.</param>
     /// <param name="array">The array; its <see cref="NpyArray.Type"/> chooses the element type written.</param>
     public static void Write(string path, NpyArray array)
     {
-        using var stream = File.Create(path);
-        Write(stream, array);
+        ArgumentNullException.ThrowIfNull(array);
+        WriteAtomically(path, stream => Write(stream, array));
+    }
+
+    /// <summary>Runs <paramref name="write"/> on a temporary file beside <paramref name="path"/>, then renames it to <paramref name="path"/>.</summary>
+    internal static void WriteAtomically(string path, Action<Stream> write)
+    {
+        if (Directory.Exists(path))
+        {
+            throw new InvalidDataException($"{path} is a directory; the output must be a file.");
+        }
+        var full = Path.GetFullPath(path);
+        var directory = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(directory))
+        {
+            throw new DirectoryNotFoundException($"{path}: the directory {directory} does not exist.");
+        }
+        var temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, full, overwrite: true);
+        }
+        catch (Exception ex)
+        {
+            if (File.Exists(temporary))
+            {
+                File.Delete(temporary);
+            }
+            if (ex is IOException and not DirectoryNotFoundException)
+            {
+                throw new IOException($"{path}: the write failed, nothing was written ({ex.Message}).", ex);
+            }
+            throw;
+        }
     }
 
     /// <summary>Writes an .npy stream (format 1.0, C order).</summary>
@@ -182,6 +256,15 @@ public static partial class Npy
             }
         }
         return (type, lengths);
+    }
+
+    // Refuses before allocating: a seekable stream knows how many bytes are left.
+    private static void RequireRemaining(Stream stream, long bytes, string name, string what)
+    {
+        if (stream.CanSeek && bytes > stream.Length - stream.Position)
+        {
+            throw new InvalidDataException($"{name} ends early; it should hold {what}.");
+        }
     }
 
     private static void ReadExactly(Stream stream, byte[] buffer, string name, string? what = null)

@@ -165,6 +165,11 @@ internal static class RunCommand
         throw new UsageException($"--device '{text}' must be cpu, cuda or cuda:N.");
     }
 
+    /// <summary>Host memory a run may use: the GC's limit (the machine's or the container's memory); tests lower it.</summary>
+    internal static Func<long> HostMemoryBytes { get; set; } = () => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+
+    private static int ElementBytes(DataType dataType) => dataType == SparseAttn.DataType.Float32 ? 4 : 2;
+
     /// <summary>Runs the operation described by <paramref name="s"/>; writes progress to <paramref name="console"/>.</summary>
     internal static RunReport Execute(RunSettings s, IAnsiConsole console)
     {
@@ -176,6 +181,11 @@ internal static class RunCommand
         if (s.Reps < 1 || s.Warmup < 0 || s.CheckRows < 0 || s.Threads < 0)
         {
             throw new UsageException("--reps must be at least 1 and --warmup, --check-rows and --threads not negative.");
+        }
+        if (s.Causal && s.Operation == "neighborhood")
+        {
+            throw new UsageException(
+                "--causal applies to dense and block-sparse; neighborhood attention is causal per dimension: use --causal-dims (e.g. 1x0).");
         }
         if (s.Device == DeviceKind.Cuda)
         {
@@ -189,7 +199,7 @@ internal static class RunCommand
                     $"--device cuda:{s.DeviceIndex}: there are {SparseAttnLibrary.CudaDeviceCount} CUDA devices.");
             }
         }
-        var inputs = Inputs.Load(s);
+        var inputs = Inputs.Load(s, ElementBytes(dataType));
         return dataType switch
         {
             SparseAttn.DataType.Float16 => new Runner<Half>(s, inputs, dataType, console).Run(),
@@ -224,7 +234,7 @@ internal static class RunCommand
     /// <summary>Q, K and V as float32 host arrays [B, S, H, D], random or from files.</summary>
     internal sealed record Inputs(float[] Q, float[] K, float[] V, int Batch, int SeqQ, int SeqK, int Heads, int KvHeads, int HeadDim)
     {
-        public static Inputs Load(RunSettings s)
+        public static Inputs Load(RunSettings s, int elementBytes)
         {
             var files = new[] { s.QueryFile, s.KeyFile, s.ValueFile };
             if (files.Any(f => f is not null))
@@ -247,6 +257,7 @@ internal static class RunCommand
                 {
                     throw new UsageException("--k must have the batch and head dim of --q.");
                 }
+                RequireHostMemory(q.Data.Length, k.Data.Length, elementBytes, inputsLoaded: true, "--q, --k and --v");
                 return inputs;
             }
             var kv = s.KvHeads ?? s.Heads;
@@ -275,7 +286,25 @@ internal static class RunCommand
             {
                 throw new UsageException("the tensors are too large for one host array; lower --batch, --seq or --heads.");
             }
+            RequireHostMemory(qCount, kCount, elementBytes, inputsLoaded: false, "--batch, --seq, --heads and --head-dim");
             return new Inputs(Fill(qCount), Fill(kCount), Fill(kCount), s.Batch, s.Seq, seqK, s.Heads, kv, s.HeadDim);
+        }
+
+        /// <summary>
+        /// Refuses a run whose host arrays would not fit in memory, before allocating them: float32 Q, K, V,
+        /// their copies in the element type, the output and one more output-sized array (reference or file).
+        /// </summary>
+        private static void RequireHostMemory(long qCount, long kCount, int elementBytes, bool inputsLoaded, string flags)
+        {
+            var inputs = (qCount + 2 * kCount) * (long)((inputsLoaded ? 0 : 4) + elementBytes);
+            var needed = inputs + qCount * (elementBytes + 4L);
+            var available = HostMemoryBytes();
+            if (needed > available)
+            {
+                throw new UsageException(
+                    $"{flags}: the run needs about {needed / (double)(1L << 30):F1} GiB of host memory but " +
+                    $"{available / (double)(1L << 30):F1} GiB are available; make the tensors smaller.");
+            }
         }
 
         private static NpyArray Read(string path, string option)

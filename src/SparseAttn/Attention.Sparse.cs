@@ -109,7 +109,7 @@ public static unsafe partial class Attention
             var t = Descriptors.HostAttention(dtype, pq, q, pk, k, pv, v, po, output, pl, lse, hasLse);
             var native = options.ToNative();
             NativeStatus.Check(NativeMethods.sa_neighborhood_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &parameters,
-                &native));
+                &native), NativeNames.Attention);
         }
     }
 
@@ -124,7 +124,7 @@ public static unsafe partial class Attention
         var t = Descriptors.DeviceAttention(dtype, q, k, v, output, lse);
         var native = options.ToNative();
         NativeStatus.Check(NativeMethods.sa_neighborhood_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &parameters,
-            &native));
+            &native), NativeNames.Attention);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -337,7 +337,7 @@ public static unsafe partial class Attention
             };
             var native = options.ToNative();
             NativeStatus.Check(NativeMethods.sa_block_sparse_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &parameters,
-                &native));
+                &native), NativeNames.BlockSparse);
         }
     }
 
@@ -396,6 +396,6 @@ public static unsafe partial class Attention
         };
         var native = options.ToNative();
         NativeStatus.Check(NativeMethods.sa_block_sparse_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &parameters,
-            &native));
+            &native), NativeNames.BlockSparse);
     }
 }

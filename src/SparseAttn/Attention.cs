@@ -95,7 +95,8 @@ public static unsafe partial class Attention
         {
             var t = Descriptors.HostAttention(dtype, pq, q, pk, k, pv, v, po, output, pl, lse, hasLse);
             var native = options.ToNative();
-            NativeStatus.Check(NativeMethods.sa_dense_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &native));
+            NativeStatus.Check(NativeMethods.sa_dense_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &native),
+                NativeNames.Attention);
         }
     }
 
@@ -107,7 +108,8 @@ public static unsafe partial class Attention
         var t = Descriptors.DeviceAttention(dtype, q, k, v, output, lse);
         var native = (options ?? AttentionOptions.Default).ToNative();
         _ = dims;
-        NativeStatus.Check(NativeMethods.sa_dense_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &native));
+        NativeStatus.Check(NativeMethods.sa_dense_forward(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &native),
+            NativeNames.Attention);
     }
 
     /// <summary>Common checks of a device call: non-null tensors, dtype, one device, shapes, options.</summary>
@@ -218,7 +220,7 @@ public static unsafe partial class Attention
         var tck = Descriptors.Device(cuSeqlensK, sa_dtype.SA_DTYPE_I32);
         var native = options.ToNative();
         NativeStatus.Check(NativeMethods.sa_dense_forward_varlen(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &tcq, &tck,
-            maxSeqlenQ, maxSeqlenK, &native));
+            maxSeqlenQ, maxSeqlenK, &native), NativeNames.Varlen);
     }
 
     private static void DenseVarlenHost<T>(ReadOnlyTensorSpan<T> q, ReadOnlyTensorSpan<T> k, ReadOnlyTensorSpan<T> v,
@@ -248,7 +250,7 @@ public static unsafe partial class Attention
             var tck = Descriptors.HostInt(pck, cuLengths, cuStrides);
             var native = options.ToNative();
             NativeStatus.Check(NativeMethods.sa_dense_forward_varlen(&t.Q, &t.K, &t.V, &t.Output, t.HasLse ? &t.Lse : null, &tcq, &tck,
-                maxSeqlenQ, maxSeqlenK, &native));
+                maxSeqlenQ, maxSeqlenK, &native), NativeNames.Varlen);
         }
     }
 
@@ -408,7 +410,7 @@ public static unsafe partial class Attention
         var to = Descriptors.Device(output, dtype);
         var tlo = lseOut is null ? default : Descriptors.Device(lseOut, sa_dtype.SA_DTYPE_F32);
         NativeStatus.Check(NativeMethods.sa_lse_merge(&t1, &tl1, &t2, &tl2, &to, lseOut is null ? null : &tlo,
-            (void*)(stream?.Handle ?? 0)));
+            (void*)(stream?.Handle ?? 0)), NativeNames.Merge);
     }
 
     private static void MergeLseHost<T>(ReadOnlyTensorSpan<T> o1, ReadOnlyTensorSpan<float> lse1, ReadOnlyTensorSpan<T> o2,
@@ -432,7 +434,8 @@ public static unsafe partial class Attention
             var tl2 = Descriptors.Host(pl2, sa_dtype.SA_DTYPE_F32, lse2.Lengths, lse2.Strides);
             var to = Descriptors.Host(po, dtype, output.Lengths, output.Strides);
             var tlo = hasLseOut ? Descriptors.Host(plo, sa_dtype.SA_DTYPE_F32, lseOut.Lengths, lseOut.Strides) : default;
-            NativeStatus.Check(NativeMethods.sa_lse_merge(&t1, &tl1, &t2, &tl2, &to, hasLseOut ? &tlo : null, null));
+            NativeStatus.Check(NativeMethods.sa_lse_merge(&t1, &tl1, &t2, &tl2, &to, hasLseOut ? &tlo : null, null),
+                NativeNames.Merge);
         }
     }
 

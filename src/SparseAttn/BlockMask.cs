@@ -11,6 +11,12 @@ namespace SparseAttn;
 /// </summary>
 public sealed class BlockMask
 {
+    // Validated once when built; never handed out writable, so calls can trust them.
+    private readonly int[] counts;
+    private readonly int[] indices;
+    private readonly int[]? fullCounts;
+    private readonly int[]? fullIndices;
+
     /// <summary>Creates a mask from lists, validating them (see <see cref="FromLists"/>).</summary>
     private BlockMask(int batch, int heads, int queryBlocks, int keyBlocks, int blockQ, int blockK, int[] counts,
         int[] indices, int[]? fullCounts, int[]? fullIndices)
@@ -21,10 +27,10 @@ public sealed class BlockMask
         KeyBlocks = keyBlocks;
         BlockQ = blockQ;
         BlockK = blockK;
-        Counts = counts;
-        Indices = indices;
-        FullCounts = fullCounts;
-        FullIndices = fullIndices;
+        this.counts = counts;
+        this.indices = indices;
+        this.fullCounts = fullCounts;
+        this.fullIndices = fullIndices;
     }
 
     /// <summary>Batch size of the mask (1 broadcasts over the batch of a call).</summary>
@@ -45,24 +51,27 @@ public sealed class BlockMask
     /// <summary>Key rows per block.</summary>
     public int BlockK { get; }
 
-    /// <summary>Listed (masked) key blocks per row, int32 [Batch, Heads, QueryBlocks].</summary>
-    public int[] Counts { get; }
+    /// <summary>Listed (masked) key blocks per row, int32 [Batch, Heads, QueryBlocks] (read-only).</summary>
+    public ReadOnlySpan<int> Counts => counts;
 
-    /// <summary>Key block indices, int32 [Batch, Heads, QueryBlocks, KeyBlocks]; entries past the count are -1.</summary>
-    public int[] Indices { get; }
+    /// <summary>Key block indices, int32 [Batch, Heads, QueryBlocks, KeyBlocks]; entries past the count are -1 (read-only).</summary>
+    public ReadOnlySpan<int> Indices => indices;
 
-    /// <summary>Counts of the full (unmasked) lists, or null.</summary>
-    public int[]? FullCounts { get; }
+    /// <summary>True when the mask has full (unmasked) lists.</summary>
+    public bool HasFullLists => fullCounts is not null;
 
-    /// <summary>Indices of the full (unmasked) lists, or null.</summary>
-    public int[]? FullIndices { get; }
+    /// <summary>Counts of the full (unmasked) lists; empty without them (read-only).</summary>
+    public ReadOnlySpan<int> FullCounts => fullCounts;
+
+    /// <summary>Indices of the full (unmasked) lists; empty without them (read-only).</summary>
+    public ReadOnlySpan<int> FullIndices => fullIndices;
 
     /// <summary>Fraction of (query block, key block) pairs listed in either list.</summary>
     public double Density
     {
         get
         {
-            long listed = Counts.Sum(c => (long)c) + (FullCounts?.Sum(c => (long)c) ?? 0);
+            long listed = counts.Sum(c => (long)c) + (fullCounts?.Sum(c => (long)c) ?? 0);
             return (double)listed / ((long)Batch * Heads * QueryBlocks * KeyBlocks);
         }
     }
@@ -75,8 +84,8 @@ public sealed class BlockMask
     public bool IsListed(int b, int h, int i, int j)
     {
         var row = Row(b, h, i);
-        return Indices.AsSpan(row * KeyBlocks, Counts[row]).Contains(j) ||
-               (FullCounts is not null && FullIndices!.AsSpan(row * KeyBlocks, FullCounts[row]).Contains(j));
+        return indices.AsSpan(row * KeyBlocks, counts[row]).Contains(j) ||
+               (fullCounts is not null && fullIndices!.AsSpan(row * KeyBlocks, fullCounts[row]).Contains(j));
     }
 
     private int Row(int b, int h, int i)
@@ -100,13 +109,13 @@ public sealed class BlockMask
     public unsafe long PairCount(int seqQ, int seqK, bool causal)
     {
         CheckSequences(seqQ, seqK, nameof(seqQ), nameof(seqK));
-        var (counts, indices) = FullCounts is null ? (Counts, Indices) : Merged();
+        var (listCounts, listIndices) = fullCounts is null ? (counts, indices) : Merged();
         nint[] countLengths = [Batch, Heads, QueryBlocks];
         nint[] countStrides = [(nint)Heads * QueryBlocks, QueryBlocks, 1];
         nint[] indexLengths = [Batch, Heads, QueryBlocks, KeyBlocks];
         nint[] indexStrides = [(nint)Heads * QueryBlocks * KeyBlocks, (nint)QueryBlocks * KeyBlocks, KeyBlocks, 1];
-        fixed (int* pc = counts)
-        fixed (int* pi = indices)
+        fixed (int* pc = listCounts)
+        fixed (int* pi = listIndices)
         {
             var tc = Descriptors.HostInt(pc, countLengths, countStrides);
             var ti = Descriptors.HostInt(pi, indexLengths, indexStrides);
@@ -135,19 +144,19 @@ public sealed class BlockMask
     /// <summary>Both lists merged into one (ascending).</summary>
     private (int[] Counts, int[] Indices) Merged()
     {
-        var rows = Counts.Length;
-        var counts = new int[rows];
-        var indices = new int[Indices.Length];
-        Array.Fill(indices, -1);
+        var rows = counts.Length;
+        var mergedCounts = new int[rows];
+        var mergedIndices = new int[indices.Length];
+        Array.Fill(mergedIndices, -1);
         var listed = new bool[KeyBlocks];
         for (var row = 0; row < rows; row++)
         {
             Array.Clear(listed);
-            foreach (var j in Indices.AsSpan(row * KeyBlocks, Counts[row]))
+            foreach (var j in indices.AsSpan(row * KeyBlocks, counts[row]))
             {
                 listed[j] = true;
             }
-            foreach (var j in FullIndices!.AsSpan(row * KeyBlocks, FullCounts![row]))
+            foreach (var j in fullIndices!.AsSpan(row * KeyBlocks, fullCounts![row]))
             {
                 listed[j] = true;
             }
@@ -156,12 +165,12 @@ public sealed class BlockMask
             {
                 if (listed[j])
                 {
-                    indices[row * KeyBlocks + n++] = j;
+                    mergedIndices[row * KeyBlocks + n++] = j;
                 }
             }
-            counts[row] = n;
+            mergedCounts[row] = n;
         }
-        return (counts, indices);
+        return (mergedCounts, mergedIndices);
     }
 
     /// <summary>The mask as a dense boolean array [Batch, Heads, QueryBlocks, KeyBlocks] (both lists).</summary>
@@ -175,13 +184,13 @@ public sealed class BlockMask
                 for (var i = 0; i < QueryBlocks; i++)
                 {
                     var row = (b * Heads + h) * QueryBlocks + i;
-                    foreach (var j in Indices.AsSpan(row * KeyBlocks, Counts[row]))
+                    foreach (var j in indices.AsSpan(row * KeyBlocks, counts[row]))
                     {
                         dense[b, h, i, j] = true;
                     }
-                    if (FullCounts is not null)
+                    if (fullCounts is not null)
                     {
-                        foreach (var j in FullIndices!.AsSpan(row * KeyBlocks, FullCounts[row]))
+                        foreach (var j in fullIndices!.AsSpan(row * KeyBlocks, fullCounts[row]))
                         {
                             dense[b, h, i, j] = true;
                         }
@@ -310,7 +319,8 @@ public sealed class BlockMask
         return outCounts;
     }
 
-    private static void CheckDims(int batch, int heads, int queryBlocks, int keyBlocks, int blockQ, int blockK)
+    private static void CheckDims(int batch, int heads, int queryBlocks, int keyBlocks, int blockQ, int blockK,
+        string sizeName = "keyBlocks")
     {
         static void Positive(int value, string name)
         {
@@ -325,10 +335,17 @@ public sealed class BlockMask
         Positive(keyBlocks, nameof(keyBlocks));
         Positive(blockQ, nameof(blockQ));
         Positive(blockK, nameof(blockK));
-        if ((long)batch * heads * queryBlocks * keyBlocks > Array.MaxLength)
+        // Multiplied one dim at a time: four int dims overflow long (65536^4 = 2^64 wraps to 0).
+        long entries = 1;
+        foreach (var dim in (ReadOnlySpan<int>)[batch, heads, queryBlocks, keyBlocks])
         {
-            throw new ArgumentException(
-                $"the mask [{batch}, {heads}, {queryBlocks}, {keyBlocks}] is too large for one array.", nameof(keyBlocks));
+            entries *= dim;
+            if (entries > Array.MaxLength)
+            {
+                throw new ArgumentException(
+                    $"the mask [{batch}, {heads}, {queryBlocks}, {keyBlocks}] has more than {Array.MaxLength} entries, too many for one array.",
+                    sizeName);
+            }
         }
     }
 
@@ -368,9 +385,9 @@ public sealed class BlockMask
 
     /// <summary>Builds lists from a predicate over (b, h, query block, key block).</summary>
     private static BlockMask Build(int batch, int heads, int queryBlocks, int keyBlocks, int blockQ, int blockK,
-        Func<int, int, int, int, bool> listed)
+        Func<int, int, int, int, bool> listed, string sizeName = "keyBlocks")
     {
-        CheckDims(batch, heads, queryBlocks, keyBlocks, blockQ, blockK);
+        CheckDims(batch, heads, queryBlocks, keyBlocks, blockQ, blockK, sizeName);
         var rows = batch * heads * queryBlocks;
         var counts = new int[rows];
         var indices = new int[(long)rows * keyBlocks];
@@ -407,7 +424,8 @@ public sealed class BlockMask
         {
             throw new ArgumentOutOfRangeException(nameof(block), block, $"block size {block} must be at least 1.");
         }
-        return (length + block - 1) / block;
+        // Rounded up without adding first: length may be int.MaxValue.
+        return length / block + (length % block != 0 ? 1 : 0);
     }
 
     /// <summary>
@@ -430,7 +448,7 @@ public sealed class BlockMask
         {
             var lastQuery = Math.Min((long)(i + 1) * blockQ, seqQ) - 1;
             return (long)j * blockK <= lastQuery + offset;
-        });
+        }, nameof(seqK));
     }
 
     /// <summary>
@@ -461,7 +479,7 @@ public sealed class BlockMask
             return causal
                 ? maxDiff >= 0 && Math.Max(minDiff, 0) < window
                 : Math.Max(Math.Max(minDiff, -maxDiff), 0) < window;
-        });
+        }, nameof(seq));
     }
 
     /// <summary>
@@ -484,6 +502,7 @@ public sealed class BlockMask
         {
             throw new ArgumentOutOfRangeException(nameof(density), density, $"density = {density} must be in [0, 1].");
         }
+        CheckDims(batch, heads, n, n, block, block, nameof(seq));  // before the draws are allocated
         var random = new System.Random(seed);
         var draws = new bool[(long)batch * heads * n * n];
         for (long x = 0; x < draws.Length; x++)
@@ -491,7 +510,7 @@ public sealed class BlockMask
             draws[x] = random.NextDouble() < density;
         }
         return Build(batch, heads, n, n, block, block, (b, h, i, j) =>
-            i == j || ((!causal || j < i) && draws[(((long)b * heads + h) * n + i) * n + j]));
+            i == j || ((!causal || j < i) && draws[(((long)b * heads + h) * n + i) * n + j]), nameof(seq));
     }
 
     /// <summary>
@@ -506,6 +525,7 @@ public sealed class BlockMask
         ArgumentNullException.ThrowIfNull(config);
         var seq = config.SequenceLength;
         var n = Blocks(seq, block, nameof(block));
+        CheckDims(1, 1, n, n, block, block, nameof(block));  // before the n x n marks are allocated
         var rank = config.SpatialRank;
         var grid = config.Grid.ToArray();
         var dilation = config.Dilation.ToArray();
@@ -575,7 +595,7 @@ public sealed class BlockMask
                 }
             }
         }
-        return Build(1, 1, n, n, block, block, (_, _, i, j) => listed[(long)i * n + j]);
+        return Build(1, 1, n, n, block, block, (_, _, i, j) => listed[(long)i * n + j], nameof(block));
     }
 }
 
@@ -592,10 +612,10 @@ public sealed class DeviceBlockMask : IDisposable
         {
             Counts = Upload(mask.Counts, [mask.Batch, mask.Heads, mask.QueryBlocks]);
             Indices = Upload(mask.Indices, [mask.Batch, mask.Heads, mask.QueryBlocks, mask.KeyBlocks]);
-            if (mask.FullCounts is not null)
+            if (mask.HasFullLists)
             {
                 FullCounts = Upload(mask.FullCounts, [mask.Batch, mask.Heads, mask.QueryBlocks]);
-                FullIndices = Upload(mask.FullIndices!, [mask.Batch, mask.Heads, mask.QueryBlocks, mask.KeyBlocks]);
+                FullIndices = Upload(mask.FullIndices, [mask.Batch, mask.Heads, mask.QueryBlocks, mask.KeyBlocks]);
             }
         }
         catch
@@ -607,7 +627,7 @@ public sealed class DeviceBlockMask : IDisposable
             throw;
         }
 
-        CudaTensor<int> Upload(int[] data, nint[] lengths)
+        CudaTensor<int> Upload(ReadOnlySpan<int> data, nint[] lengths)
         {
             var tensor = CudaTensor<int>.FromHost(data, lengths, device);
             disposables.Add(tensor);

@@ -342,14 +342,24 @@ public readonly struct CudaTensorView<T> : ICudaTensor<T> where T : unmanaged
             throw new ArgumentOutOfRangeException(nameof(dimension), dimension,
                 $"dimension = {dimension} is outside 0..{Rank - 1}.");
         }
-        if (start < 0 || length < 0 || start + length > lengths[dimension])
+        // Compared without adding: start + length may overflow nint.
+        if (start < 0 || length < 0 || start > lengths[dimension] || length > lengths[dimension] - start)
         {
             throw new ArgumentOutOfRangeException(nameof(start), start,
-                $"range [{start}, {start + length}) is outside dimension {dimension} of length {lengths[dimension]}.");
+                $"range of {length} entries from {start} is outside dimension {dimension} of length {lengths[dimension]}.");
         }
         var newLengths = (nint[])lengths.Clone();
         newLengths[dimension] = length;
-        var pointer = DataPointer + start * strides[dimension] * Unsafe.SizeOf<T>();
+        nint pointer;
+        try
+        {
+            pointer = checked(DataPointer + start * strides[dimension] * Unsafe.SizeOf<T>());
+        }
+        catch (OverflowException)
+        {
+            throw new ArgumentOutOfRangeException(nameof(start), start,
+                $"start {start} at stride {strides[dimension]} is past the address space.");
+        }
         return new CudaTensorView<T>(pointer, Device, newLengths, strides);
     }
 

@@ -46,14 +46,15 @@ public sealed record NeighborhoodConfig
                     $"stride{axis} = {stride[i]} must be in 1..kernel ({kernel[i]}).");
             }
         }
+        // Checked after every dim: three int lengths can overflow long and wrap to a small count.
         long tokens = 1;
         foreach (var length in grid)
         {
             tokens *= length;
-        }
-        if (tokens > int.MaxValue)
-        {
-            throw new ArgumentOutOfRangeException("grid", tokens, $"the grid has {tokens} tokens, more than {int.MaxValue}.");
+            if (tokens > int.MaxValue)
+            {
+                throw new ArgumentOutOfRangeException("grid", $"the grid [{string.Join(", ", grid)}] has more than {int.MaxValue} tokens.");
+            }
         }
         SequenceLength = (int)tokens;
     }

@@ -12,6 +12,10 @@
  *  - LSE tensors are fp32 [B, H, S_q]: the natural log of the sum over allowed keys of
  *    exp(scaled score). A query with no allowed key gets output 0 and LSE -inf.
  *  - GQA/MQA: H_q is a multiple of H_kv; query head h reads kv head h / (H_q / H_kv).
+ *  - Enum-valued arguments and fields are int32_t holding an enum's value, so that every value
+ *    can be checked (an out-of-range value is refused as an invalid argument).
+ *  - No buffer a call writes (outputs, LSE, workspace) may overlap any buffer it reads or writes
+ *    otherwise (inputs, index tensors, cu_seqlens), except where a function allows in-place use.
  *  - CUDA calls are asynchronous on the given stream (a cudaStream_t; NULL is the legacy
  *    default stream) unless documented otherwise. They never synchronize the host.
  *
@@ -52,8 +56,8 @@ typedef enum sa_status {
 
 /* Message of the last failed call on this thread ("" if none). Valid until the next call. */
 SA_API const char* sa_last_error(void);
-/* Static name of a status code, e.g. "invalid argument". */
-SA_API const char* sa_status_string(sa_status status);
+/* Static name of a status code (an sa_status), e.g. "invalid argument". */
+SA_API const char* sa_status_string(int32_t status);
 
 #define SA_VERSION_MAJOR 0
 #define SA_VERSION_MINOR 1
@@ -100,8 +104,8 @@ typedef enum sa_backend {
     SA_BACKEND_CUDA = 1
 } sa_backend;
 
-/* 1 if the backend was compiled into this library, else 0. */
-SA_API int32_t sa_backend_built(sa_backend backend);
+/* 1 if the backend (an sa_backend) was compiled into this library, else 0. */
+SA_API int32_t sa_backend_built(int32_t backend);
 
 /* Number of usable CUDA devices (0 when the CUDA backend is not built or no driver/device). */
 SA_API sa_status sa_cuda_device_count(int32_t* count);
@@ -125,9 +129,11 @@ typedef enum sa_operation {
     SA_OP_BLOCK_SPARSE = 2
 } sa_operation;
 
-/* Sets *covered to 1 when a call of `op` with this dtype and head dim on `device` runs a fast
-   (tiled tensor-core) kernel, 0 when it falls back to the reference kernel. */
-SA_API sa_status sa_fast_path_covered(sa_operation op, int32_t device, sa_dtype dtype,
+/* Sets *covered to 1 when a call of `op` (an sa_operation) with this dtype (an sa_dtype) and
+   head dim on `device` runs a fast (tiled tensor-core) kernel, 0 when it falls back to the
+   reference kernel. A negative device names the CPU (always 0); a CUDA ordinal needs the CUDA
+   backend (SA_ERROR_UNSUPPORTED without it, like every CUDA query). */
+SA_API sa_status sa_fast_path_covered(int32_t op, int32_t device, int32_t dtype,
                                       int32_t head_dim, int32_t* covered);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -144,8 +150,8 @@ SA_API sa_status sa_cuda_malloc(int32_t device, size_t bytes, void** ptr);
 SA_API sa_status sa_cuda_free(int32_t device, void* ptr);
 /* Host<->device copies return when the host buffer may be reused (they synchronize the
    stream); device-to-device copies are asynchronous on the stream. */
-SA_API sa_status sa_cuda_memcpy(void* dst, const void* src, size_t bytes, sa_copy_kind kind,
-                                void* stream);
+SA_API sa_status sa_cuda_memcpy(void* dst, const void* src, size_t bytes,
+                                int32_t kind /* sa_copy_kind */, void* stream);
 SA_API sa_status sa_cuda_memset(void* dst, int32_t byte_value, size_t bytes, void* stream);
 SA_API sa_status sa_cuda_stream_create(int32_t device, void** stream);
 SA_API sa_status sa_cuda_stream_synchronize(void* stream);

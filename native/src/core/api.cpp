@@ -39,6 +39,30 @@ void dispatch(const Problem& p, CpuFn cpu_fn, CudaFn cuda_fn) {
 #endif
 #define SA_CPU_FN(name) [](const auto& problem) { sa::cpu::name(problem); }
 
+// Keys seen by the queries of a causal dilation group of `length` tokens: sum over u of
+// u + 1 - start(u), where the window rule (neighborhood_window.h) starts the windows of a
+// stride block b at max((b + 1) * s - k, 0) and those of a partial last block at length - k.
+// In closed form, so grids near INT32_MAX cost nothing; tests check it query by query.
+int64_t causal_group_pairs(int64_t length, int64_t k, int64_t s) {
+    const int64_t full = length / s;  // stride blocks of s queries
+    const int64_t first = k / s;      // first block whose windows do not start at 0
+    int64_t starts = 0;
+    if (full > first) {
+        const int64_t blocks_plus_one = (full * (full + 1) - first * (first + 1)) / 2;
+        starts = s * s * blocks_plus_one - s * k * (full - first);
+    }
+    starts += (length - full * s) * (length - k);
+    return length * (length + 1) / 2 - starts;
+}
+
+// Pairs along one dim: non-causal windows always hold k keys; causal ones depend on the
+// group length, of which there are two (L div d + 1 for the first L mod d groups).
+int64_t pairs_along_dim(int64_t length, int64_t k, int64_t d, int64_t s, bool causal) {
+    if (!causal) return length * k;
+    const int64_t q = length / d, r = length % d;
+    return r * causal_group_pairs(q + 1, k, s) + (d - r) * causal_group_pairs(q, k, s);
+}
+
 void require_pointer(const void* p, const char* name) {
     if (p == nullptr) sa::fail_invalid("%s: pointer is NULL", name);
 }
@@ -49,7 +73,7 @@ extern "C" {
 
 /* Capabilities ------------------------------------------------------------------------------ */
 
-SA_API int32_t sa_backend_built(sa_backend backend) {
+SA_API int32_t sa_backend_built(int32_t backend) {
     switch (backend) {
         case SA_BACKEND_CPU: return 1;
         case SA_BACKEND_CUDA:
@@ -84,7 +108,7 @@ SA_API sa_status sa_cuda_device_info(int32_t device, sa_device_info* info) {
     });
 }
 
-SA_API sa_status sa_fast_path_covered(sa_operation op, int32_t device, sa_dtype dtype,
+SA_API sa_status sa_fast_path_covered(int32_t op, int32_t device, int32_t dtype,
                                       int32_t head_dim, int32_t* covered) {
     return sa::guard([&] {
         require_pointer(covered, "covered");
@@ -95,9 +119,14 @@ SA_API sa_status sa_fast_path_covered(sa_operation op, int32_t device, sa_dtype 
             sa::fail_invalid("dtype: %d is not a valid sa_dtype", static_cast<int>(dtype));
         // A negative device names the CPU, which has no tensor-core kernels.
         if (device < 0) return;
+        sa::require_cuda_device(device, "device");
 #if defined(SPARSEATTN_WITH_CUDA)
-        sa::cuda::check_device(device);
-        *covered = sa::cuda::fast_path_covered(op, device, dtype, head_dim) ? 1 : 0;
+        *covered = sa::cuda::fast_path_covered(static_cast<sa_operation>(op), device,
+                                               static_cast<sa_dtype>(dtype), head_dim)
+                       ? 1
+                       : 0;
+#else
+        (void)head_dim;
 #endif
     });
 }
@@ -124,7 +153,7 @@ SA_API sa_status sa_cuda_free(int32_t device, void* ptr) {
     });
 }
 
-SA_API sa_status sa_cuda_memcpy(void* dst, const void* src, size_t bytes, sa_copy_kind kind,
+SA_API sa_status sa_cuda_memcpy(void* dst, const void* src, size_t bytes, int32_t kind,
                                 void* stream) {
     return sa::guard([&] {
 #if defined(SPARSEATTN_WITH_CUDA)
@@ -134,7 +163,7 @@ SA_API sa_status sa_cuda_memcpy(void* dst, const void* src, size_t bytes, sa_cop
         if (bytes == 0) return;
         require_pointer(dst, "dst");
         require_pointer(src, "src");
-        sa::cuda::memcpy(dst, src, bytes, kind, stream);
+        sa::cuda::memcpy(dst, src, bytes, static_cast<sa_copy_kind>(kind), stream);
 #else
         cuda_not_built("sa_cuda_memcpy");
 #endif
@@ -320,14 +349,8 @@ SA_API sa_status sa_neighborhood_pair_count(const sa_neighborhood_params* params
         // The mask is an AND over dims, so the pair count is the product of per-dim counts.
         int64_t total = 1;
         for (int32_t dim = 0; dim < g.rank; ++dim) {
-            int64_t along = 0;
-            for (int32_t x = 0; x < g.grid[dim]; ++x) {
-                const int32_t group = x % g.dilation[dim];
-                const int32_t lg = sa::dilation_group_length(g.grid[dim], g.dilation[dim], group);
-                const sa::KeyRange r = sa::neighborhood_window(
-                    x / g.dilation[dim], lg, g.kernel[dim], g.stride[dim], g.causal[dim] != 0);
-                along += r.end - r.start;
-            }
+            const int64_t along = pairs_along_dim(g.grid[dim], g.kernel[dim], g.dilation[dim],
+                                                  g.stride[dim], g.causal[dim] != 0);
             if (sa::mul_overflows(total, along, &total))
                 sa::fail_invalid("params: pair count overflows int64");
         }

@@ -1,5 +1,7 @@
 // The interface between core (validation, dispatch) and the backends. Backends receive only
-// validated problems and report failures by throwing sa::Error.
+// validated problems: shapes, strides, dtypes, devices, the overlap of read and written buffers
+// and, for host tensors, the contents of block lists, permutations and cu_seqlens are checked in
+// core and not re-checked here. Backends report their own failures by throwing sa::Error.
 #pragma once
 #include <stdexcept>
 #include <string>

@@ -55,7 +55,7 @@ extern "C" {
 
 SA_API const char* sa_last_error(void) { return sa::t_last_error; }
 
-SA_API const char* sa_status_string(sa_status status) {
+SA_API const char* sa_status_string(int32_t status) {
     switch (status) {
         case SA_OK: return "ok";
         case SA_ERROR_INVALID_ARGUMENT: return "invalid argument";

@@ -11,9 +11,11 @@ struct KeyRange {
     int32_t end;    // one past the last local key index
 };
 
-// Tokens of dilation group g along a dim of length L: ceil((L - g) / d).
+// Tokens of dilation group g along a dim of length L: ceil((L - g) / d), rounded up without
+// adding first so that L near INT32_MAX cannot overflow.
 SA_HOST_DEVICE int32_t dilation_group_length(int32_t length, int32_t dilation, int32_t group) {
-    return (length - group + dilation - 1) / dilation;
+    const int32_t tokens = length - group;
+    return tokens / dilation + (tokens % dilation != 0 ? 1 : 0);
 }
 
 // Window of local key indices seen by the query with local index u in a group of

@@ -1,5 +1,9 @@
 // Argument validation: turns ABI tensor descriptors into the normalized problems of
-// problem.h, or throws sa::Error naming the offending argument and its value.
+// problem.h, or throws sa::Error naming the offending argument and its value. One file per
+// family (validate_*.cpp) over the shared checks of tensor_checks.h (descriptors, index tensors,
+// overlap of read and written buffers) and attention_checks.h. Checks run in a fixed order
+// (pointers, ranks, devices, dtypes, shapes, options, memory overlap, then host-side contents)
+// and build messages only on failure, so the success path allocates nothing.
 #pragma once
 #include "problem.h"
 

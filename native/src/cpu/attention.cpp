@@ -343,74 +343,8 @@ private:
     int64_t heads_, group_;
 };
 
-std::string index_name(const char* what, int64_t b, int64_t h, int64_t i) {
-    return std::string(what) + "[" + std::to_string(b) + "," + std::to_string(h) + "," +
-           std::to_string(i) + "]";
-}
-
-void check_permutation(const int32_t* perm, const IndexStrides& st, int64_t batch, int64_t heads,
-                       int64_t length, const char* what) {
-    if (!perm) return;
-    std::vector<uint8_t> seen(length);
-    for (int64_t b = 0; b < batch; ++b) {
-        for (int64_t h = 0; h < heads; ++h) {
-            if ((b > 0 && st.batch == 0) || (h > 0 && st.head == 0)) continue;  // broadcast
-            std::fill(seen.begin(), seen.end(), 0);
-            const int32_t* row = perm + b * st.batch + h * st.head;
-            for (int64_t i = 0; i < length; ++i) {
-                const int64_t v = row[i * st.row];
-                if (v < 0 || v >= length || seen[v])
-                    throw_invalid(std::string(what) + " is not a permutation of 0.." +
-                                  std::to_string(length - 1) + ": " + index_name(what, b, h, i) +
-                                  " = " + std::to_string(v));
-                seen[v] = 1;
-            }
-        }
-    }
-}
-
-void check_lists(const AttentionProblem& p) {
-    const BlockSparseLists& s = p.block_sparse;
-    if (s.block_q < 1 || s.block_q > kMaxTileRows || s.block_k < 1 || s.block_k > kMaxTileKeys)
-        throw_invalid("block size " + std::to_string(s.block_q) + "x" + std::to_string(s.block_k) +
-                      " is not supported by the CPU backend (at most 128)");
-    std::vector<uint8_t> seen(s.num_k_blocks);
-    for (int64_t b = 0; b < p.batch; ++b) {
-        for (int64_t h = 0; h < p.heads_q; ++h) {
-            for (int64_t i = 0; i < s.num_q_blocks; ++i) {
-                std::fill(seen.begin(), seen.end(), 0);
-                for (int list = 0; list < 2; ++list) {
-                    const int32_t* num = list ? s.full_num_blocks : s.kv_num_blocks;
-                    const int32_t* idx = list ? s.full_indices : s.kv_indices;
-                    if (!num || !idx) continue;
-                    const IndexStrides& ns = list ? s.full_num_strides : s.num_strides;
-                    const IndexStrides& is = list ? s.full_idx_strides : s.idx_strides;
-                    const char* num_name = list ? "full_kv_num_blocks" : "kv_num_blocks";
-                    const char* idx_name = list ? "full_kv_indices" : "kv_indices";
-                    const int64_t capacity = list ? s.full_capacity : s.capacity;
-                    const int64_t count = num[b * ns.batch + h * ns.head + i * ns.row];
-                    if (count < 0 || count > capacity)
-                        throw_invalid(index_name(num_name, b, h, i) + " = " + std::to_string(count) +
-                                      " is outside [0, " + std::to_string(capacity) + "] (the capacity of " +
-                                      idx_name + ")");
-                    const int32_t* row = idx + b * is.batch + h * is.head + i * is.row;
-                    for (int64_t e = 0; e < count; ++e) {
-                        const int64_t j = row[e];
-                        if (j < 0 || j >= s.num_k_blocks)
-                            throw_invalid(std::string(idx_name) + "[" + std::to_string(b) + "," +
-                                          std::to_string(h) + "," + std::to_string(i) + "," +
-                                          std::to_string(e) + "] = " + std::to_string(j) +
-                                          " is outside [0, " + std::to_string(s.num_k_blocks) + ")");
-                        if (seen[j])
-                            throw_invalid("key block " + std::to_string(j) + " is listed twice for " +
-                                          index_name("query block", b, h, i));
-                        seen[j] = 1;
-                    }
-                }
-            }
-        }
-    }
-}
+// Core validation allows blocks of 64 and 128 rows only: both fit one tile.
+static_assert(kMaxTileRows >= 128 && kMaxTileKeys >= 128, "a block must fit one tile");
 
 }  // namespace
 
@@ -418,13 +352,8 @@ void dense_forward(const AttentionProblem& p) { run_attention(p, DenseSchedule(p
 
 void neighborhood_forward(const AttentionProblem& p) { run_attention(p, NeighborhoodSchedule(p)); }
 
-void block_sparse_forward(const AttentionProblem& p) {
-    const BlockSparseLists& s = p.block_sparse;
-    check_lists(p);
-    check_permutation(s.key_perm, s.key_perm_strides, p.batch, p.heads_q, p.seqlen_k, "key_perm");
-    check_permutation(s.query_perm, s.query_perm_strides, p.batch, p.heads_q, p.seqlen_q, "query_perm");
-    run_attention(p, BlockSparseSchedule(p));
-}
+// Lists and permutations were checked by core validation (backend.h).
+void block_sparse_forward(const AttentionProblem& p) { run_attention(p, BlockSparseSchedule(p)); }
 
 }  // namespace cpu
 }  // namespace sa

@@ -100,6 +100,79 @@ public class ValidationTests
         // Native rule: the output aliases q's memory.
         var ex = Assert.Throws<ArgumentException>(() => Attention.Dense<float>(q.ReadOnly, k.ReadOnly, v.ReadOnly, q.Span))!;
         Assert.That(ex.Message, Does.Contain("overlaps").And.Contain("q"));
+        Assert.That(ex.ParamName, Is.EqualTo("output"), ex.Message);
+        Assert.That(ex.Message, Does.StartWith("output: memory overlaps q"));
+    }
+
+    // ----- overlap of index inputs with outputs (native rule, C# names) -----
+
+    // An int view of the last `count` floats of `data`: an index input that lives inside an output.
+    private static Span<int> IntsAtEnd(float[] data, int count) =>
+        System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(data.AsSpan(data.Length - count));
+
+    private static void AssertOverlap(Action call, string written, string read)
+    {
+        var ex = Assert.Throws<ArgumentException>(call)!;
+        Assert.That(ex.ParamName, Is.EqualTo(written), ex.Message);
+        Assert.That(ex.Message, Does.StartWith($"{written}: memory overlaps {read}"));
+        Assert.That(ex.Message, Does.Not.Contain("params->").And.Not.Contain("out:").And.Not.Contain("_"));
+    }
+
+    [Test]
+    public void KeyPermutationInsideOutputIsRejected()
+    {
+        var output = new float[1 * 100 * 2 * 8];
+        var perm = IntsAtEnd(output, 130);
+        for (var i = 0; i < 130; i++) perm[i] = 129 - i;
+        AssertOverlap(() => Attention.BlockSparse<float>(Bq.ReadOnly, Bk.ReadOnly, Bk.ReadOnly,
+            new TensorSpan<float>(output, new nint[] { 1, 100, 2, 8 }), Full(), null, IntsAtEnd(output, 130)), "output", "keyPermutation");
+    }
+
+    [Test]
+    public void QueryPermutationInLastRowsOfOutputIsRejected()
+    {
+        var output = new float[1 * 100 * 2 * 8];
+        var perm = IntsAtEnd(output, 100);
+        for (var i = 0; i < 100; i++) perm[i] = (i * 7) % 100;
+        AssertOverlap(() => Attention.BlockSparse<float>(Bq.ReadOnly, Bk.ReadOnly, Bk.ReadOnly,
+            new TensorSpan<float>(output, new nint[] { 1, 100, 2, 8 }), Full(), null, default, IntsAtEnd(output, 100)),
+            "output", "queryPermutation");
+    }
+
+    [Test]
+    public void KeyPermutationInsideLseIsRejected()
+    {
+        var lseData = new float[2 * 100];
+        var perm = IntsAtEnd(lseData, 130);
+        for (var i = 0; i < 130; i++) perm[i] = i;
+        AssertOverlap(() => Attention.BlockSparse<float>(Bq.ReadOnly, Bk.ReadOnly, Bk.ReadOnly,
+            HostTensor<float>.Create(new nint[] { 1, 100, 2, 8 }).Span, new TensorSpan<float>(lseData, new nint[] { 1, 2, 100 }),
+            Full(), null, IntsAtEnd(lseData, 130)), "lse", "keyPermutation");
+    }
+
+    [Test]
+    public void CuSeqlensAtStartOfOutputIsRejected()
+    {
+        var output = new float[6 * 2 * 8];
+        var cu = System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(output.AsSpan(0, 3));
+        cu[0] = 0;
+        cu[1] = 2;
+        cu[2] = 6;
+        AssertOverlap(() => Attention.DenseVarlen<float>(T(6, 2, 8).ReadOnly, T(9, 2, 8).ReadOnly, T(9, 2, 8).ReadOnly,
+            new TensorSpan<float>(output, new nint[] { 6, 2, 8 }),
+            System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(output.AsSpan(0, 3)), new[] { 0, 4, 9 }, 8, 8),
+            "output", "cuSeqlensQ");
+    }
+
+    [Test]
+    public void MergeOutputOverlapNamesCSharpParameters()
+    {
+        var o1 = T(1, 3, 2, 4);
+        var l1 = T(1, 2, 3);
+        var o2 = T(1, 3, 2, 4);
+        var l2 = T(1, 2, 3);
+        AssertOverlap(() => Attention.MergeLse<float>(o1.ReadOnly, l1.ReadOnly, o2.ReadOnly, l2.ReadOnly,
+            HostTensor<float>.Create(new nint[] { 1, 3, 2, 4 }).Span, l2.Span), "lseOut", "lse2");
     }
 
     [Test]
@@ -289,6 +362,78 @@ public class ValidationTests
         // Checked before any device call, so this holds with or without a CUDA device.
         var ex = Rejects<ArgumentException>(() => CudaTensor<Half>.FromHost(new Half[elements], new nint[] { 17, 241, 1 }), "data");
         Assert.That(ex.Message, Does.Contain($"data has {elements} elements but lengths [17, 241, 1] need {17 * 241}."));
+    }
+
+    [Test]
+    public void SliceOffsetCannotWrap()
+    {
+        // start + length would wrap past nint.MaxValue to a negative end and slip through an added check.
+        var view = new CudaTensorView<Half>(4096, 0, new nint[] { 2, 8 });
+        Rejects<ArgumentOutOfRangeException>(() => view.Slice(0, 1, nint.MaxValue), "start");
+        Rejects<ArgumentOutOfRangeException>(() => view.Slice(0, nint.MaxValue, 1), "start");
+        Rejects<ArgumentOutOfRangeException>(() => view.Slice(0, 3, 0), "start");
+        Assert.That(view.Slice(0, 1, 1).Lengths[0], Is.EqualTo((nint)1));
+        Assert.That(view.Slice(0, 2, 0).DataPointer, Is.EqualTo((nint)(4096 + 2 * 8 * 2)));
+    }
+
+    [Test]
+    public void SliceOffsetPastTheAddressSpace()
+    {
+        var view = new CudaTensorView<Half>(4096, 0, new nint[] { 3 }, new nint[] { nint.MaxValue / 2 });
+        Rejects<ArgumentOutOfRangeException>(() => view.Slice(0, 2, 1), "start");
+    }
+
+    [Test]
+    public void NeighborhoodGridProductPastIntIsRejected()
+    {
+        // 2^21 cubed is 2^63: a long product wraps to a negative count.
+        var ex = Rejects<ArgumentOutOfRangeException>(() => NeighborhoodConfig.Create3D((1 << 21, 1 << 21, 1 << 21), (1, 1, 1)), "grid");
+        Assert.That(ex.Message, Does.Contain("more than 2147483647 tokens"));
+        Rejects<ArgumentOutOfRangeException>(() => NeighborhoodConfig.Create3D((65536, 65536, 2), (1, 1, 1)), "grid");
+        Assert.That(NeighborhoodConfig.Create3D((1024, 1024, 2047), (1, 1, 1)).SequenceLength, Is.EqualTo(1024 * 1024 * 2047));
+    }
+
+    [Test]
+    public void FromListsWithHugeDimsIsRejected()
+    {
+        // 65536^4 = 2^64 wraps a long product to 0 and the row count to 0 (a division by zero).
+        var ex = Rejects<ArgumentException>(() => BlockMask.FromLists(65536, 65536, 65536, 65536, 64, 64, new[] { 0 }, new[] { 0 }),
+            "keyBlocks");
+        Assert.That(ex.Message, Does.Contain("too many for one array"));
+        Rejects<ArgumentException>(() => BlockMask.FromLists(65536, 65536, 1, 1, 64, 64, new[] { 0 }, new[] { 0 }), "keyBlocks");
+    }
+
+    [Test]
+    public void CausalWithIntMaxLengthsIsRejectedByName()
+    {
+        // ceil(int.MaxValue / 128) is 16777216 blocks; adding before dividing gave a negative count.
+        var ex = Rejects<ArgumentException>(() => BlockMask.Causal(int.MaxValue, int.MaxValue), "seqK");
+        Assert.That(ex.Message, Does.Contain("[1, 1, 16777216, 16777216]"));
+        Rejects<ArgumentException>(() => BlockMask.SlidingWindow(int.MaxValue, 5, 64), "seq");
+        Rejects<ArgumentException>(() => BlockMask.Random(int.MaxValue, 64, 0.5, 1, batch: 65536, heads: 65536), "seq");
+        var edge = BlockMask.Causal(int.MaxValue, 128, blockQ: int.MaxValue, blockK: 128);
+        Assert.That(edge.QueryBlocks, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void MaskListsAreReadOnlyAfterValidation()
+    {
+        var counts = new[] { 1, 1 };
+        var indices = new[] { 0, -1, -1, 2, -1, -1 };
+        var mask = BlockMask.FromLists(1, 1, 2, 3, 64, 64, counts, indices);
+        // The caller's arrays are copied: changing them later does not reach the validated mask.
+        counts[0] = 3;
+        indices[0] = 99;
+        Assert.That(mask.Counts.ToArray(), Is.EqualTo(new[] { 1, 1 }));
+        Assert.That(mask.Indices[0], Is.EqualTo(0));
+        // The lists are exposed as read-only spans only (no writable array reaches callers).
+        foreach (var name in new[] { nameof(BlockMask.Counts), nameof(BlockMask.Indices), nameof(BlockMask.FullCounts),
+                     nameof(BlockMask.FullIndices) })
+        {
+            Assert.That(typeof(BlockMask).GetProperty(name)!.PropertyType, Is.EqualTo(typeof(ReadOnlySpan<int>)), name);
+        }
+        Assert.That(mask.HasFullLists, Is.False);
+        Assert.That(mask.FullCounts.IsEmpty, Is.True);
     }
 
     [Test]

@@ -189,7 +189,7 @@ public class BlockMaskTests
         Assert.That(mask.Density, Is.EqualTo(listed / (2.0 * 3 * 5 * 7)).Within(1e-12));
         for (int r = 0; r < 2 * 3 * 5; r++)
         {
-            var row = mask.Indices.AsSpan(r * 7, 7).ToArray();
+            var row = mask.Indices.Slice(r * 7, 7).ToArray();
             var used = row[..mask.Counts[r]];
             Assert.That(used, Is.Ordered.Ascending, "library lists are ascending");
             Assert.That(row[mask.Counts[r]..], Is.All.EqualTo(-1), "entries past the count are -1");
