@@ -93,9 +93,10 @@ __global__ void __launch_bounds__(Traits::kWarps * 32, Traits::kMinBlocks)
     if (fam.empty()) return;
     const int b = work.b;
 
-    const T* q_base = static_cast<const T*>(p.q) + b * p.q_batch + int64_t(fam.q_start) * p.q_seq + fam.h0 * p.q_head;
-    const T* k_base = static_cast<const T*>(p.k) + b * p.k_batch + int64_t(fam.k_start) * p.k_seq + fam.hk * p.k_head;
-    const T* v_base = static_cast<const T*>(p.v) + b * p.v_batch + int64_t(fam.k_start) * p.v_seq + fam.hk * p.v_head;
+    const TileBases<T> bases(p, b, fam);
+    const T* q_base = bases.q;
+    const T* k_base = bases.k;
+    const T* v_base = bases.v;
     const StepRange range = split_steps(fam.steps(), work.split, p.num_splits);
     const int steps = range.end - range.begin;
 

@@ -2,6 +2,8 @@
 // fastest; blockIdx.y is the split-KV index. With reverse_m the last query tiles go first
 // (causal: the longest key ranges start first, so the short ones fill the tail).
 #pragma once
+#include <cstdint>
+
 #include "cuda/fast/params.h"
 
 namespace sa::cuda::fast {
@@ -25,5 +27,18 @@ __device__ __forceinline__ StepRange split_steps(int steps, int split, int num_s
     const int per = (steps + num_splits - 1) / num_splits;
     return {min(steps, split * per), min(steps, (split + 1) * per)};
 }
+
+// Where a work tile's Q rows and its kv head's K/V rows start (batch, head, varlen offset).
+template <typename T>
+struct TileBases {
+    const T* q;
+    const T* k;
+    const T* v;
+    template <typename Family>
+    __device__ TileBases(const FwdParams& p, int b, const Family& fam)
+        : q(static_cast<const T*>(p.q) + b * p.q_batch + int64_t(fam.q_start) * p.q_seq + fam.h0 * p.q_head),
+          k(static_cast<const T*>(p.k) + b * p.k_batch + int64_t(fam.k_start) * p.k_seq + fam.hk * p.k_head),
+          v(static_cast<const T*>(p.v) + b * p.v_batch + int64_t(fam.k_start) * p.v_seq + fam.hk * p.v_head) {}
+};
 
 }  // namespace sa::cuda::fast
