@@ -1,7 +1,7 @@
 """cuDNN SDPA dense (and FlexAttention with the same mask where it is tractable) on the token
 counts of the sparse benchmark (bench_sparse.cpp): NATTEN's neighborhood shapes, the
 block-sparse S32768 H32 shape and PBS causal prefill. One row per case: name, median ms,
-TFLOP/s on the attended pairs. Usage: anchors_sparse.py [na|bs|all]."""
+TFLOP/s on the attended pairs. Usage: anchors_sparse.py [na|bs|pbs|all]."""
 import sys, torch
 import torch.nn.functional as F
 from torch.nn.attention import sdpa_kernel, SDPBackend
@@ -47,3 +47,6 @@ if ONLY in ("all", "na"):
 if ONLY in ("all", "bs"):
     cudnn(1, 32, 32768, 128)
     cudnn(1, 32, 32768, 128, causal=True)
+if ONLY in ("all", "pbs"):
+    for S in (32768, 131072):
+        cudnn(1, 32, S, 128, causal=True)

@@ -1,8 +1,10 @@
 // sparseattn_bench_sparse: the neighborhood, block-sparse and PBS calls through the C ABI,
 // each timed beside our dense forward on the same tokens in the same process, with the
 // neighborhood tile estimate printed next to the measurement. Each case is first checked
-// against the reference kernel (heads 0-1 for block-sparse; all of it for neighborhood).
+// against the reference kernel (heads 0-1 for block-sparse; all of it for neighborhood); PBS
+// runs on structured inputs and reports its accuracy against dense causal attention.
 //   sparseattn_bench_sparse --suite na|bs|pbs|small [--json FILE] [--kernel auto|portable] [--check 0|1]
+//                           [--seqlen S (PBS only: this sequence length)]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -128,6 +130,9 @@ struct Row {
     double extra = 0;  // block-sparse: time / (density x dense time); PBS: planner share
     Check check;
     bool checked = false;
+    double plan_ms = 0, run_ms = 0, density = 0;  // PBS
+    AccuracyMetrics metrics{};
+    bool has_metrics = false;
 };
 std::vector<Row> g_rows;
 
@@ -329,53 +334,114 @@ void run_bs(int64_t s, int64_t h, double density, bool permute, double& dense_ms
     if (dperm) sa_cuda_free(0, dperm);
 }
 
-// PBS: planner + permuted block-sparse causal prefill, beside our dense causal.
-void run_pbs(int64_t s, int64_t h) {
+// PBS: planner + permuted block-sparse causal prefill on structured inputs (bench_fill.h:
+// needles scattered across the sequence, a local pattern, sink tokens), beside our dense causal
+// on the same tokens; accuracy against that dense output. Each configuration is planned and
+// run with the key permutation on and off.
+struct PbsConfig {
+    int32_t segment;
+    float tau;
+    bool permute;
+};
+
+void run_pbs(int64_t s, int64_t h, const std::vector<PbsConfig>& configs) {
     const int64_t d = 128, block = 128, nb = s / block;
     Buffers buf(s, h, d, 31);
+    StructuredFill fill;
+    fill.seqlen = s;
+    fill.heads = h;
+    fill.head_dim = d;
+    fill.scale = 1.0f / std::sqrt(float(d));
+    cu_check(bench_fill_structured(buf.q, buf.k, buf.v, fill), "structured fill");
+    std::printf("PBS inputs: needles %.4f of keys at +%.1f, local +%.1f, %lld sink tokens at +%.1f, noise %.2f\n",
+                fill.needle_fraction, fill.needle_logit, fill.local_logit, (long long)fill.sink_tokens,
+                fill.sink_logit, fill.noise);
     void* perm = device_alloc(size_t(h * s) * 4);
     void* num = device_alloc(size_t(h * nb) * 4);
     void* idx = device_alloc(size_t(h * nb * nb) * 4);
+    void* lse_dense = device_alloc(size_t(h * s) * 4);
+    void* lse_sparse = device_alloc(size_t(h * s) * 4);
     sa_tensor tq = bshd(buf.q, s, h, d, h), tk = bshd(buf.k, s, h, d, h), tv = bshd(buf.v, s, h, d, h);
-    sa_tensor to = bshd(buf.out, s, h, d, h);
+    sa_tensor to = bshd(buf.out, s, h, d, h), tref = bshd(buf.ref, s, h, d, h);
     sa_tensor tperm = ints(perm, {1, h, s}, {h * s, s, 1}), tnum = ints(num, {1, h, nb}, {h * nb, nb, 1});
     sa_tensor tidx = ints(idx, {1, h, nb, nb}, {h * nb * nb, nb * nb, nb, 1});
-    sa_pbs_options popt;
-    sa_pbs_options_init(&popt);
-    sa_block_sparse_params p;
-    std::memset(&p, 0, sizeof p);
-    p.block_q = p.block_k = int32_t(block);
-    p.kv_num_blocks = tnum;
-    p.kv_indices = tidx;
-    p.key_perm = tperm;
+    auto lse_tensor = [&](void* data) {
+        sa_tensor t{};
+        t.data = data;
+        t.dtype = SA_DTYPE_F32;
+        t.device_type = SA_DEVICE_CUDA;
+        t.rank = 3;
+        t.shape[0] = 1; t.shape[1] = h; t.shape[2] = s;
+        t.strides[0] = h * s; t.strides[1] = s; t.strides[2] = 1;
+        return t;
+    };
+    sa_tensor tlse_dense = lse_tensor(lse_dense), tlse_sparse = lse_tensor(lse_sparse);
     sa_attention_options opt;
     sa_attention_options_init(&opt);
     opt.causal = 1;
     opt.kernel = g_kernel;
-    const double plan_ms = time_ms([&] { sa_check(sa_pbs_plan(&tq, &tk, &popt, &tperm, &tnum, &tidx), "plan"); }, 3);
-    const double run_ms = time_ms([&] { sa_check(sa_block_sparse_forward(&tq, &tk, &tv, &to, nullptr, &p, &opt), "pbs"); }, 5);
-    std::vector<int32_t> counts(size_t(h * nb));
-    sa_check(sa_cuda_memcpy(counts.data(), num, counts.size() * 4, SA_COPY_DEVICE_TO_HOST, nullptr), "copy");
-    double listed = 0;
-    for (int32_t c : counts) listed += c;
-    Row r;
-    char name[96];
-    std::snprintf(name, sizeof name, "PBS S%lld H%lld (plan %.2f ms + run %.2f ms), blocks %.3f of causal",
-                  (long long)s, (long long)h, plan_ms, run_ms, listed / (double(h) * nb * (nb + 1) / 2));
-    r.name = name;
-    r.ms = plan_ms + run_ms;
-    r.dense_ms = buf.dense_ms(true);
-    r.speedup = r.dense_ms / r.ms;
-    r.extra = plan_ms / r.ms;
-    print_row(r);
-    g_rows.push_back(r);
-    for (void* x : {perm, num, idx}) sa_cuda_free(0, x);
+    sa_check(sa_dense_forward(&tq, &tk, &tv, &tref, &tlse_dense, &opt), "dense causal with LSE");
+    const double dense_ms = buf.dense_ms(true);
+    for (const PbsConfig& c : configs) {
+        sa_pbs_options popt;
+        sa_pbs_options_init(&popt);
+        popt.block = int32_t(block);
+        popt.segment = c.segment;
+        popt.tau = c.tau;
+        popt.permute_keys = c.permute ? 1 : 0;
+        sa_block_sparse_params p;
+        std::memset(&p, 0, sizeof p);
+        p.block_q = p.block_k = int32_t(block);
+        p.kv_num_blocks = tnum;
+        p.kv_indices = tidx;
+        p.key_perm = tperm;
+        const double plan_ms = time_ms([&] { sa_check(sa_pbs_plan(&tq, &tk, &popt, &tperm, &tnum, &tidx), "plan"); }, 5);
+        sa_check(sa_cuda_memset(buf.out, 0xFF, size_t(s * h * d) * 2, nullptr), "poison");
+        sa_check(sa_block_sparse_forward(&tq, &tk, &tv, &to, &tlse_sparse, &p, &opt), "pbs with LSE");
+        AccuracyMetrics m{};
+        cu_check(bench_accuracy(buf.out, buf.ref, uint64_t(s * h * d), static_cast<const float*>(lse_sparse),
+                                static_cast<const float*>(lse_dense), uint64_t(h * s), &m),
+                 "accuracy");
+        const double run_ms = time_ms([&] { sa_check(sa_block_sparse_forward(&tq, &tk, &tv, &to, nullptr, &p, &opt), "pbs"); }, 5);
+        std::vector<int32_t> counts(size_t(h * nb)), lists(size_t(h * nb * nb));
+        sa_check(sa_cuda_memcpy(counts.data(), num, counts.size() * 4, SA_COPY_DEVICE_TO_HOST, nullptr), "copy");
+        sa_check(sa_cuda_memcpy(lists.data(), idx, lists.size() * 4, SA_COPY_DEVICE_TO_HOST, nullptr), "copy");
+        double causal_listed = 0;  // listed blocks that hold any causal pair (j <= i)
+        for (int64_t row = 0; row < h * nb; ++row)
+            for (int32_t e = 0; e < counts[size_t(row)]; ++e)
+                if (lists[size_t(row * nb + e)] <= row % nb) causal_listed += 1;
+        double listed = 0;
+        for (int32_t x : counts) listed += x;
+        const double causal_blocks = double(h) * double(nb) * double(nb + 1) / 2;
+        Row r;
+        char name[160];
+        std::snprintf(name, sizeof name, "PBS S%lld H%lld seg %d tau %.3f %s", (long long)s, (long long)h, c.segment,
+                      double(c.tau), c.permute ? "key-perm" : "no-perm");
+        r.name = name;
+        r.ms = plan_ms + run_ms;
+        r.dense_ms = dense_ms;
+        r.speedup = dense_ms / r.ms;
+        r.extra = plan_ms / r.ms;
+        r.plan_ms = plan_ms;
+        r.run_ms = run_ms;
+        r.density = listed / causal_blocks;
+        r.metrics = m;
+        r.has_metrics = true;
+        print_row(r);
+        std::printf("    plan %.3f ms + run %.3f ms; blocks listed %.4f of causal (%.4f below the diagonal); mass mean %.4f "
+                    "min %.4f rows<0.9 %.4f; rel L1 %.4f; cosine %.5f\n",
+                    plan_ms, run_ms, r.density, causal_listed / causal_blocks, m.mass_mean, m.mass_min,
+                    m.rows_below_90, m.rel_l1, m.cosine);
+        g_rows.push_back(r);
+    }
+    for (void* x : {perm, num, idx, lse_dense, lse_sparse}) sa_cuda_free(0, x);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string suite = "small", json;
+    int64_t pbs_seqlen = 0;  // PBS: one sequence length instead of 32768 and 131072
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -385,11 +451,12 @@ int main(int argc, char** argv) {
         if (a == "--suite") suite = next();
         else if (a == "--json") json = next();
         else if (a == "--check") g_check = next() != "0";
+        else if (a == "--seqlen") pbs_seqlen = std::stoll(next());
         else if (a == "--kernel") {
             const std::string k = next();
             g_kernel = k == "portable" ? SA_KERNEL_PORTABLE : k == "auto" ? SA_KERNEL_AUTO : (die("--kernel auto|portable"), 0);
         } else {
-            std::printf("usage: sparseattn_bench_sparse [--suite na|bs|pbs|small] [--json FILE] [--kernel auto|portable] [--check 0|1]\n");
+            std::printf("usage: sparseattn_bench_sparse [--suite na|bs|pbs|small] [--json FILE] [--kernel auto|portable] [--check 0|1] [--seqlen S]\n");
             return a == "--help" ? 0 : 2;
         }
     }
@@ -421,7 +488,16 @@ int main(int argc, char** argv) {
         for (double density : {0.05, 0.1, 0.25, 0.5})
             for (bool permute : {false, true}) run_bs(s, h, density, permute, dense_ms);
     }
-    if (suite == "pbs" || suite == "small") run_pbs(suite == "small" ? 4096 : 32768, suite == "small" ? 4 : 32);
+    if (suite == "pbs" || suite == "small") {
+        const std::vector<PbsConfig> configs =
+            suite == "small" ? std::vector<PbsConfig>{{1024, 0.99f, true}, {1024, 0.99f, false}}
+                             : std::vector<PbsConfig>{{256, 0.9f, true},    {2048, 0.9f, true},   {2048, 0.99f, true},
+                                                      {2048, 0.999f, true}, {2048, 0.99f, false}, {2048, 0.999f, false}};
+        if (suite == "small") run_pbs(4096, 4, configs);
+        else if (pbs_seqlen > 0) run_pbs(pbs_seqlen, 32, configs);
+        else
+            for (int64_t s : {int64_t(32768), int64_t(131072)}) run_pbs(s, 32, configs);
+    }
     if (!json.empty()) {
         FILE* f = std::fopen(json.c_str(), "w");
         if (!f) die("cannot write " + json);
@@ -432,10 +508,16 @@ int main(int argc, char** argv) {
             std::fprintf(f,
                          "  {\"name\": \"%s\", \"ms\": %.4f, \"tflops\": %.2f, \"dense_ms\": %.4f, \"speedup\": %.3f, "
                          "\"pair_bound\": %.3f, \"tile_bound\": %.3f, \"predicted\": %.3f, \"masked\": %.3f, "
-                         "\"ratio\": %.4f, \"rel_l2\": %.3e, \"checked\": %s}%s\n",
+                         "\"ratio\": %.4f, \"rel_l2\": %.3e, \"checked\": %s",
                          r.name.c_str(), r.ms, r.tflops, r.dense_ms, r.speedup, r.est_pairs, r.est_tile, r.est_pred,
-                         r.est_masked, r.extra, r.check.rel_l2, r.checked ? "true" : "false",
-                         i + 1 < g_rows.size() ? "," : "");
+                         r.est_masked, r.extra, r.check.rel_l2, r.checked ? "true" : "false");
+            if (r.has_metrics)
+                std::fprintf(f,
+                             ", \"plan_ms\": %.4f, \"run_ms\": %.4f, \"density\": %.5f, \"mass_mean\": %.5f, "
+                             "\"mass_min\": %.5f, \"rows_below_90\": %.5f, \"rel_l1\": %.5f, \"cosine\": %.6f",
+                             r.plan_ms, r.run_ms, r.density, r.metrics.mass_mean, r.metrics.mass_min,
+                             r.metrics.rows_below_90, r.metrics.rel_l1, r.metrics.cosine);
+            std::fprintf(f, "}%s\n", i + 1 < g_rows.size() ? "," : "");
         }
         std::fprintf(f, "]}\n");
         std::fclose(f);

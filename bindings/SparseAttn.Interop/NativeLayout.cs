@@ -10,7 +10,7 @@ internal static class NativeLayout
     public const int SaAttentionOptionsSize = 48;
     public const int SaNeighborhoodParamsSize = 64;
     public const int SaBlockSparseParamsSize = 8 + 6 * SaTensorSize;
-    public const int SaPbsOptionsSize = 24;
+    public const int SaPbsOptionsSize = 32;
 
     /// <summary>Pairs of (struct name, managed size, expected C size).</summary>
     public static IReadOnlyList<(string Name, int Managed, int Expected)> Sizes() =>

@@ -136,7 +136,7 @@ internal struct sa_block_sparse_params
     public sa_tensor query_perm;
 }
 
-/// <summary>Mirror of <c>sa_pbs_options</c> (24 bytes on 64-bit targets).</summary>
+/// <summary>Mirror of <c>sa_pbs_options</c> (32 bytes on 64-bit targets).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct sa_pbs_options
 {
@@ -145,4 +145,5 @@ internal struct sa_pbs_options
     public float tau;
     public float scale;
     public nint stream;
+    public int permute_keys;
 }

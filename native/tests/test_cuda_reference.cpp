@@ -436,17 +436,17 @@ struct PbsCase {
     int64_t b, s, hq, hkv, d;
     int32_t block, segment;
     float tau;
+    int32_t permute_keys = 1;
 };
 
 // Double-precision key importance for one (b, h): the semantics' step 2, used only to tell a
 // near tie (importances equal within fp32 rounding) from a real ordering difference.
 std::vector<double> importance_fp64(const HostTensor& q, const HostTensor& k, int64_t b,
                                     int64_t h, const PbsCase& c, double scale) {
-    const int64_t nb = (c.s + c.block - 1) / c.block;
     const int64_t keys = c.s / c.segment * c.segment;
     const int64_t hk = h / (c.hq / c.hkv);
     std::vector<double> importance(static_cast<size_t>(keys), 0.0), row(static_cast<size_t>(keys));
-    const int64_t first = (nb - 1) * c.block;
+    const int64_t first = c.s - std::min<int64_t>(c.block, c.s);
     for (int64_t r = first; r < c.s; ++r) {
         double m = -INFINITY, sum = 0;
         for (int64_t t = 0; t < keys; ++t) {
@@ -540,6 +540,9 @@ SA_TEST(cuda_pbs_plan_matches_cpu) {
         {SA_DTYPE_F16, 1, 256, 2, 2, 64, 128, 256, 0.9f},    // exactly one segment
         {SA_DTYPE_BF16, 1, 2100, 2, 1, 64, 64, 512, 0.5f},
         {SA_DTYPE_F16, 1, 1500, 3, 3, 96, 128, 384, 0.7f},   // segment not a power of two
+        {SA_DTYPE_BF16, 1, 2100, 2, 1, 64, 64, 512, 0.5f, 0},  // keys not permuted
+        {SA_DTYPE_BF16, 1, 1100, 2, 2, 256, 64, 256, 0.9f},  // head dim 256 (tensor-core path)
+        {SA_DTYPE_F16, 1, 900, 2, 1, 40, 64, 128, 0.9f},     // head dim 40: padded tiles
     };
     int index = 0;
     for (const PbsCase& c : cases) {
@@ -552,6 +555,7 @@ SA_TEST(cuda_pbs_plan_matches_cpu) {
         options.block = c.block;
         options.segment = c.segment;
         options.tau = c.tau;
+        options.permute_keys = c.permute_keys;
         HostTensor cpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, c.s});
         HostTensor cpu_num = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb});
         HostTensor cpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb, nb});

@@ -18,6 +18,13 @@ public sealed record PbsOptions
     /// <summary>Softmax scale of the importance and block scores; 0 means 1/sqrt(D).</summary>
     public float Scale { get; init; }
 
+    /// <summary>
+    /// Whether keys are sorted by importance within each full segment (the default). With <c>false</c> the
+    /// permutation is the identity and the same block selection runs on the keys in their own order, so
+    /// the gain of the permutation can be measured.
+    /// </summary>
+    public bool PermuteKeys { get; init; } = true;
+
     internal void Validate(string parameterName)
     {
         if (Block is not (64 or 128))
@@ -47,6 +54,7 @@ public sealed record PbsOptions
         tau = Tau,
         scale = Scale,
         stream = stream?.Handle ?? 0,
+        permute_keys = PermuteKeys ? 1 : 0,
     };
 }
 
@@ -98,7 +106,7 @@ public sealed class PbsPlan
 
 /// <summary>
 /// Permuted block-sparse attention for causal prefill: keys are reordered within segments by their
-/// importance to the last query block, so that a few key blocks per query block carry most of the
+/// importance to the last <c>block</c> query rows, so that a few key blocks per query block carry most of the
 /// attention; the planner keeps those and block-sparse attention runs over the permuted keys with the
 /// causal mask on original positions.
 /// </summary>

@@ -339,6 +339,9 @@ typedef struct sa_pbs_options {
     float tau;        /* cumulative block-score threshold in (0, 1] (default 0.9) */
     float scale;      /* 0 means 1/sqrt(D) */
     void* stream;
+    int32_t permute_keys; /* 1 (default): keys sorted by importance within each full segment;
+                             0: identity permutation, the same block selection on the keys in
+                             their own order (own segment up to the diagonal) */
 } sa_pbs_options;
 
 SA_API void sa_pbs_options_init(sa_pbs_options* options);

@@ -258,6 +258,7 @@ SA_API void sa_pbs_options_init(sa_pbs_options* options) {
     options->tau = 0.9f;
     options->scale = 0.0f;
     options->stream = nullptr;
+    options->permute_keys = 1;
 }
 
 /* Attention ---------------------------------------------------------------------------------- */

@@ -141,6 +141,7 @@ struct PbsProblem {
     int64_t batch, seqlen, heads_q, heads_kv, head_dim;
     int32_t block, segment;
     float tau, scale;          // scale resolved
+    bool permute_keys;         // false: identity permutation
     int32_t* key_perm;         // [B, Hq, S]
     int32_t* kv_num_blocks;    // [B, Hq, nQ]
     int32_t* kv_indices;       // [B, Hq, nQ, nK]

@@ -41,6 +41,8 @@ PbsProblem validate_pbs(const sa_tensor* q, const sa_tensor* k, const sa_pbs_opt
                      o.block, o.segment);
     if (!(o.tau > 0.0f && o.tau <= 1.0f))
         fail_invalid("options->tau must be in (0, 1], got %g", static_cast<double>(o.tau));
+    if (o.permute_keys != 0 && o.permute_keys != 1)
+        fail_invalid("options->permute_keys must be 0 or 1, got %d", o.permute_keys);
     const int64_t B = q->shape[0], S = q->shape[1], Hq = q->shape[2];
     const float scale = resolve_scale(o.scale, q->shape[3], "options->scale");
     const int64_t n = (S + o.block - 1) / o.block;
@@ -81,6 +83,7 @@ PbsProblem validate_pbs(const sa_tensor* q, const sa_tensor* k, const sa_pbs_opt
     p.block = o.block;
     p.segment = o.segment;
     p.tau = o.tau;
+    p.permute_keys = o.permute_keys != 0;
     p.scale = scale;
     p.key_perm = static_cast<int32_t*>(key_perm->data);
     p.kv_num_blocks = static_cast<int32_t*>(kv_num_blocks->data);

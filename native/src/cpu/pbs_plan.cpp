@@ -1,5 +1,5 @@
-// The PBS planner (docs/semantics.md, "PBS planner"): key importance from the last query
-// block, a stable descending sort within each full segment, then per query block the
+// The PBS planner (docs/semantics.md, "PBS planner"): key importance from the last `block`
+// query rows, a stable descending sort within each full segment, then per query block the
 // shortest prefix of earlier-segment blocks whose softmax block scores reach tau, plus the
 // sink block and the own-segment blocks (all of a full segment; up to the diagonal in the tail).
 #include <algorithm>
@@ -16,13 +16,13 @@ namespace {
 
 constexpr int64_t kChunk = 64;
 
-// Mean over the last query block's rows of their softmax over keys [0, keys) (no causal mask).
+// Mean over the last min(block, S) query rows of their softmax over keys [0, keys) (no causal mask).
 template <class T>
 void key_importance(const PbsProblem& p, int64_t b, int64_t h, int64_t keys, std::vector<float>& imp) {
     const int64_t D = p.head_dim;
     const int64_t hk = h / (p.heads_q / p.heads_kv);
-    const int64_t first = (p.num_blocks - 1) * p.block;
-    const int64_t rows = p.seqlen - first;
+    const int64_t rows = std::min<int64_t>(p.block, p.seqlen);
+    const int64_t first = p.seqlen - rows;
     const int64_t ld = round_up(rows, kGemmCols);
     const float factor = p.scale * 1.4426950408889634f;  // scores in log2 units
     std::vector<float> qt(D * ld, 0.0f), kbuf(kChunk * D), st(kChunk * ld), tmp(D);
@@ -93,11 +93,13 @@ void plan_head(const PbsProblem& p, int64_t b, int64_t h) {
     }
 
     const int64_t full_keys = (S / seg) * seg;
-    std::vector<float> imp;
-    key_importance<T>(p, b, h, full_keys, imp);
-    for (int64_t s0 = 0; s0 < full_keys; s0 += seg) {
-        std::stable_sort(perm + s0, perm + s0 + seg,
-                         [&](int32_t x, int32_t y) { return imp[x] > imp[y]; });
+    if (p.permute_keys) {
+        std::vector<float> imp;
+        key_importance<T>(p, b, h, full_keys, imp);
+        for (int64_t s0 = 0; s0 < full_keys; s0 += seg) {
+            std::stable_sort(perm + s0, perm + s0 + seg,
+                             [&](int32_t x, int32_t y) { return imp[x] > imp[y]; });
+        }
     }
 
     const int64_t hk = h / (p.heads_q / p.heads_kv);
@@ -146,9 +148,9 @@ void plan_head(const PbsProblem& p, int64_t b, int64_t h) {
             }
         }
         keep[sink_block] = 1;
-        // A full segment is permuted, so any of its blocks may hold keys the query sees;
-        // in the unpermuted tail, blocks past the diagonal hold only later keys.
-        const int64_t own_last = (si + 1) * seg <= S ? (si + 1) * seg / blk - 1 : i;
+        // A permuted full segment may hold keys the query sees in any of its blocks; in
+        // unpermuted keys, blocks past the diagonal hold only later keys.
+        const int64_t own_last = p.permute_keys && (si + 1) * seg <= S ? (si + 1) * seg / blk - 1 : i;
         for (int64_t j = si * seg / blk; j <= own_last; ++j) keep[j] = 1;
         int32_t count = 0;
         for (int64_t j = 0; j < nb; ++j)

@@ -1,13 +1,16 @@
 // PBS planner on the GPU, step by step as docs/semantics.md states it: key importance from the
-// last query block, a stable descending sort of keys within each full segment, block means,
-// a block-score softmax over earlier segments, the shortest prefix reaching tau, plus the sink
-// block and the own-segment blocks (all of a full segment; up to the diagonal in the tail). fp32 throughout; sums run in index order like the CPU.
+// last `block` query rows, a stable descending sort of keys within each full segment, block
+// means, a block-score softmax over earlier segments, the shortest prefix reaching tau, plus the
+// sink block and the own-segment blocks (all of a full segment; up to the diagonal in the tail).
+// Importance scores use tensor cores (bf16/fp16 products, fp32 accumulation); every other sum
+// is fp32. All work is queued on the call's stream: no host round-trip, no sync.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <climits>
 #include <string>
 
+#include "cuda/common/mma.cuh"
 #include "cuda/element.cuh"
 #include "cuda/runtime.h"
 
@@ -15,7 +18,7 @@ namespace sa::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kMaxHeadDim = 512;
+constexpr int kMaxHeadDim = 256;
 constexpr int kMaxSegment = 4096;
 
 // Everything the planner kernels share, passed by value.
@@ -27,9 +30,10 @@ struct PlanParams {
     int32_t block, segment;
     int64_t num_blocks;    // nQ == nK
     int64_t full_keys;     // keys inside full segments
-    int64_t last_first;    // first query row of the last query block
-    int64_t last_rows;     // rows of the last query block
+    int64_t last_first;    // first importance row: the last `block` query rows
+    int64_t last_rows;     // importance rows: min(block, seqlen)
     float tau, scale;
+    bool permute_keys;
     int32_t* key_perm;
     int32_t* kv_num_blocks;
     int32_t* kv_indices;
@@ -39,7 +43,11 @@ struct PlanParams {
     float* importance;     // [B, H, full_keys]
     float* mean_q;         // [B, H, nB, D]
     float* mean_k;
+    float* block_score;    // [B, H, nB, nB]: scale * mean_q[i] . mean_k[j] for earlier-segment j
+    float2* tile_stats;    // [B, H, last_rows, key tiles]: (max, sum) of each row over one tile
     int32_t* sink_block;   // [B, H]
+    int32_t key_tiles;     // tensor-core importance: ceil(full_keys / kTcKeys)
+    bool vector_loads;     // Q and K rows 16-byte aligned with head_dim % 8 == 0: cp.async rows
 };
 
 template <typename T>
@@ -55,13 +63,6 @@ __device__ __forceinline__ const T* k_row(const PlanParams& p, int64_t b, int64_
            kv_head * p.k_strides.head;
 }
 
-template <typename T>
-__device__ __forceinline__ float dot_row(const float* q, const T* k, int64_t dim) {
-    float sum = 0.f;
-    for (int64_t d = 0; d < dim; ++d) sum += q[d] * to_float(k[d]);
-    return sum;
-}
-
 __device__ float block_max(float x, float* shared) {
     for (int offset = 16; offset > 0; offset >>= 1)
         x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, offset));
@@ -74,56 +75,215 @@ __device__ float block_max(float x, float* shared) {
     return result;
 }
 
-// Row max and row sum of the importance softmax, one block per (last-block row, head, batch).
-template <typename T>
-__global__ void __launch_bounds__(kThreads) row_stats_kernel(const PlanParams p) {
-    __shared__ float q[kMaxHeadDim];
-    __shared__ float partial[kThreads / 32];
-    __shared__ float thread_sums[kThreads];
-    const int64_t r = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
-    const T* query = q_row<T>(p, b, h, p.last_first + r);
-    for (int64_t d = threadIdx.x; d < p.head_dim; d += blockDim.x) q[d] = to_float(query[d]);
-    __syncthreads();
-    float local_max = -INFINITY;
-    for (int64_t t = threadIdx.x; t < p.full_keys; t += blockDim.x)
-        local_max = fmaxf(local_max, dot_row(q, k_row<T>(p, b, h, t), p.head_dim) * p.scale);
-    const float row_max = block_max(local_max, partial);
-    float local_sum = 0.f;
-    for (int64_t t = threadIdx.x; t < p.full_keys; t += blockDim.x)
-        local_sum += expf(dot_row(q, k_row<T>(p, b, h, t), p.head_dim) * p.scale - row_max);
-    thread_sums[threadIdx.x] = local_sum;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        float sum = 0.f;
-        for (int w = 0; w < static_cast<int>(blockDim.x); ++w) sum += thread_sums[w];
-        const int64_t at = (b * p.heads_q + h) * p.last_rows + r;
-        p.row_max[at] = row_max;
-        p.row_sum[at] = sum;
+// ---- Key importance on tensor cores ----------------------------------------------------------
+// A block owns kTcKeys keys of one (head, batch) and walks the importance rows kTcRows at a time;
+// each of its 4 warps computes a 16 x kTcKeys score tile with mma.sync m16n8k16. Pass 1 writes
+// each row's (max, sum of exp) over the tile, a warp per row folds them over the tiles in tile
+// order, pass 2 recomputes the scores and sums each key's probabilities over the rows. Scores
+// are in log2 units (scale * log2(e)), as on the CPU.
+constexpr int kTcKeys = 64;
+constexpr int kTcRows = 64;
+constexpr int kTcThreads = 128;
+constexpr float kLog2e = 1.4426950408889634f;
+
+template <int kDp>
+constexpr size_t tc_smem_bytes() {
+    return static_cast<size_t>(kTcRows + kTcKeys) * (kDp + 8) * 2;
+}
+
+// Rows [0, count) of a tile_rows-row tile into shared memory (row stride kDp + 8), zero filled
+// past head_dim and past count. Cp.async when vector_loads, element copies otherwise; the
+// caller waits (cp_async_wait + __syncthreads) before reading.
+template <typename T, int kDp, typename RowPtr>
+__device__ __forceinline__ void tc_load_rows(T* tile, int tile_rows, int count, int head_dim,
+                                             bool vector_loads, RowPtr row_ptr) {
+    constexpr int kLd = kDp + 8;
+    if (vector_loads) {
+        constexpr int kChunks = kDp / 8;
+        for (int c = threadIdx.x; c < tile_rows * kChunks; c += blockDim.x) {
+            const int r = c / kChunks, col = (c % kChunks) * 8;
+            const bool valid = r < count && col < head_dim;
+            const T* src = valid ? row_ptr(r) + col : row_ptr(0);
+            common::cp_async_16_zfill(common::smem_addr(tile + r * kLd + col), src, valid);
+        }
+        common::cp_async_commit();
+    } else {
+        for (int e = threadIdx.x; e < tile_rows * kDp; e += blockDim.x) {
+            const int r = e / kDp, col = e % kDp;
+            tile[r * kLd + col] = r < count && col < head_dim ? row_ptr(r)[col]
+                                                              : common::from_float<T>(0.f);
+        }
     }
 }
 
-// Importance of each full-segment key: the mean over last-block rows of its probability.
-template <typename T>
-__global__ void __launch_bounds__(kThreads) importance_kernel(const PlanParams p) {
-    __shared__ float q[kMaxHeadDim];
-    const int64_t h = blockIdx.y, b = blockIdx.z;
-    const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    const bool active = t < p.full_keys;
-    const T* key = active ? k_row<T>(p, b, h, t) : nullptr;
-    float sum = 0.f;
-    for (int64_t r = 0; r < p.last_rows; ++r) {
-        __syncthreads();
-        const T* query = q_row<T>(p, b, h, p.last_first + r);
-        for (int64_t d = threadIdx.x; d < p.head_dim; d += blockDim.x) q[d] = to_float(query[d]);
-        __syncthreads();
-        if (active) {
-            const int64_t at = (b * p.heads_q + h) * p.last_rows + r;
-            sum += expf(dot_row(q, key, p.head_dim) * p.scale - p.row_max[at]) / p.row_sum[at];
+// One warp's 16 x kTcKeys scores (rows warp*16.., all keys of the tile), unscaled. Lane
+// (g = lane / 4, t = lane % 4) holds rows g and g + 8, columns nt * 8 + 2t + {0, 1}.
+template <typename T, int kDp>
+__device__ __forceinline__ void tc_warp_scores(float (&acc)[kTcKeys / 8][4], const T* sQ,
+                                               const T* sK, int warp, int lane) {
+    constexpr int kLd = kDp + 8;
+#pragma unroll
+    for (int nt = 0; nt < kTcKeys / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[nt][e] = 0.f;
+    const uint32_t q_lane =
+        common::smem_addr(sQ + (warp * 16 + lane % 16) * kLd + (lane / 16) * 8);
+    const uint32_t k_lane =
+        common::smem_addr(sK + ((lane / 16) * 8 + lane % 8) * kLd + ((lane / 8) % 2) * 8);
+#pragma unroll
+    for (int kk = 0; kk < kDp / 16; ++kk) {
+        uint32_t a[4];
+        common::ldmatrix_x4(a, q_lane + 2 * kk * 16);
+#pragma unroll
+        for (int np = 0; np < kTcKeys / 16; ++np) {
+            uint32_t bk[4];
+            common::ldmatrix_x4(bk, k_lane + 2 * (np * 16 * kLd + kk * 16));
+            common::mma_m16n8k16<T>(acc[2 * np], a, bk[0], bk[1]);
+            common::mma_m16n8k16<T>(acc[2 * np + 1], a, bk[2], bk[3]);
         }
     }
-    if (active)
-        p.importance[(b * p.heads_q + h) * p.full_keys + t] =
-            sum / static_cast<float>(p.last_rows);
+}
+
+// Loads the block's key tile and the importance rows [c0, c0 + kTcRows); returns their count.
+template <typename T, int kDp>
+__device__ __forceinline__ int tc_load_chunk(const PlanParams& p, T* sQ, int64_t b, int64_t h,
+                                             int c0) {
+    const int rows = min(kTcRows, static_cast<int>(p.last_rows) - c0);
+    __syncthreads();  // every warp is done with the previous chunk
+    tc_load_rows<T, kDp>(sQ, kTcRows, rows, static_cast<int>(p.head_dim), p.vector_loads,
+                         [&](int r) { return q_row<T>(p, b, h, p.last_first + c0 + r); });
+    common::cp_async_wait<0>();
+    __syncthreads();
+    return rows;
+}
+
+template <typename T, int kDp>
+__device__ __forceinline__ int tc_load_keys(const PlanParams& p, T* sK, int64_t b, int64_t h) {
+    const int64_t k0 = static_cast<int64_t>(blockIdx.x) * kTcKeys;
+    const int keys = static_cast<int>(min(static_cast<int64_t>(kTcKeys), p.full_keys - k0));
+    tc_load_rows<T, kDp>(sK, kTcKeys, keys, static_cast<int>(p.head_dim), p.vector_loads,
+                         [&](int r) { return k_row<T>(p, b, h, k0 + r); });
+    return keys;
+}
+
+__device__ __forceinline__ float2 combine_stats(float2 x, float2 y) {
+    const float m = fmaxf(x.x, y.x);
+    if (m == -INFINITY) return make_float2(m, 0.f);
+    return make_float2(m, x.y * exp2f(x.x - m) + y.y * exp2f(y.x - m));
+}
+
+// Pass 1: (max, sum of exp2) of each importance row over this block's keys.
+template <typename T, int kDp>
+__global__ void __launch_bounds__(kTcThreads) tile_stats_kernel(const PlanParams p) {
+    extern __shared__ __align__(16) unsigned char tc_smem[];
+    T* sK = reinterpret_cast<T*>(tc_smem);
+    T* sQ = sK + kTcKeys * (kDp + 8);
+    const int64_t h = blockIdx.y, b = blockIdx.z, bh = b * p.heads_q + h;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
+    const int keys = tc_load_keys<T, kDp>(p, sK, b, h);
+    const float factor = p.scale * kLog2e;
+    for (int c0 = 0; c0 < p.last_rows; c0 += kTcRows) {
+        const int rows = tc_load_chunk<T, kDp>(p, sQ, b, h, c0);
+        if (warp * 16 >= rows) continue;  // warp-uniform
+        float acc[kTcKeys / 8][4];
+        tc_warp_scores<T, kDp>(acc, sQ, sK, warp, lane);
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            float mx = -INFINITY;
+#pragma unroll
+            for (int nt = 0; nt < kTcKeys / 8; ++nt)
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    const bool valid = nt * 8 + 2 * t + e < keys;
+                    acc[nt][2 * half + e] = valid ? acc[nt][2 * half + e] * factor : -INFINITY;
+                    mx = fmaxf(mx, acc[nt][2 * half + e]);
+                }
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            float sum = 0.f;
+#pragma unroll
+            for (int nt = 0; nt < kTcKeys / 8; ++nt)
+#pragma unroll
+                for (int e = 0; e < 2; ++e)
+                    sum += mx == -INFINITY ? 0.f : exp2f(acc[nt][2 * half + e] - mx);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            const int row = warp * 16 + g + 8 * half;
+            if (t == 0 && row < rows)
+                p.tile_stats[(bh * p.last_rows + c0 + row) * p.key_tiles + blockIdx.x] =
+                    make_float2(mx, sum);
+        }
+    }
+}
+
+// Folds the per-tile statistics of each importance row, one warp per row, in a fixed order.
+__global__ void row_stats_kernel(const PlanParams p) {
+    const int64_t row = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+    const int lane = threadIdx.x % 32;
+    if (row >= p.batch * p.heads_q * p.last_rows) return;  // warp-uniform
+    const float2* stats = p.tile_stats + row * p.key_tiles;
+    float2 acc = make_float2(-INFINITY, 0.f);
+    for (int tile = lane; tile < p.key_tiles; tile += 32) acc = combine_stats(acc, stats[tile]);
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        const float2 other = make_float2(__shfl_xor_sync(0xffffffffu, acc.x, offset),
+                                         __shfl_xor_sync(0xffffffffu, acc.y, offset));
+        acc = combine_stats(acc, other);
+    }
+    if (lane == 0) {
+        p.row_max[row] = acc.x;
+        p.row_sum[row] = acc.y;
+    }
+}
+
+// Pass 2: each key's probability summed over the importance rows, divided by their count.
+template <typename T, int kDp>
+__global__ void __launch_bounds__(kTcThreads) importance_kernel(const PlanParams p) {
+    extern __shared__ __align__(16) unsigned char tc_smem[];
+    __shared__ float column_part[kTcThreads / 32][kTcKeys];
+    T* sK = reinterpret_cast<T*>(tc_smem);
+    T* sQ = sK + kTcKeys * (kDp + 8);
+    const int64_t h = blockIdx.y, b = blockIdx.z, bh = b * p.heads_q + h;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
+    const int keys = tc_load_keys<T, kDp>(p, sK, b, h);
+    const float factor = p.scale * kLog2e;
+    float column = 0.f;  // thread j < kTcKeys: key j of the tile
+    for (int c0 = 0; c0 < p.last_rows; c0 += kTcRows) {
+        const int rows = tc_load_chunk<T, kDp>(p, sQ, b, h, c0);
+        float sums[kTcKeys / 8][2] = {};
+        if (warp * 16 < rows) {  // warp-uniform
+            float acc[kTcKeys / 8][4];
+            tc_warp_scores<T, kDp>(acc, sQ, sK, warp, lane);
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                const int row = warp * 16 + g + 8 * half;
+                const bool valid = row < rows;
+                const int64_t at = bh * p.last_rows + c0 + (valid ? row : 0);
+                const float m = p.row_max[at];
+                const float w = 1.f / (p.row_sum[at] * static_cast<float>(p.last_rows));
+#pragma unroll
+                for (int nt = 0; nt < kTcKeys / 8; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 2; ++e)
+                        sums[nt][e] += valid ? exp2f(acc[nt][2 * half + e] * factor - m) * w : 0.f;
+            }
+        }
+#pragma unroll
+        for (int nt = 0; nt < kTcKeys / 8; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                float v = sums[nt][e];
+                v += __shfl_xor_sync(0xffffffffu, v, 4);
+                v += __shfl_xor_sync(0xffffffffu, v, 8);
+                v += __shfl_xor_sync(0xffffffffu, v, 16);
+                if (g == 0) column_part[warp][nt * 8 + 2 * t + e] = v;
+            }
+        __syncthreads();
+        if (threadIdx.x < kTcKeys)
+            for (int w = 0; w < kTcThreads / 32; ++w) column += column_part[w][threadIdx.x];
+    }
+    if (threadIdx.x < keys)
+        p.importance[bh * p.full_keys + static_cast<int64_t>(blockIdx.x) * kTcKeys + threadIdx.x] =
+            column;
 }
 
 // Does (score a, index ia) come before (score b, index ib)? Descending score, then lower index.
@@ -185,31 +345,103 @@ __global__ void __launch_bounds__(kThreads) segment_sort_kernel(const PlanParams
     }
 }
 
-// Keys past the last full segment keep their order.
-__global__ void tail_identity_kernel(const PlanParams p) {
-    const int64_t tail = p.seqlen - p.full_keys;
+// Keys from `first` on keep their order (the tail past the last full segment; all keys when
+// the plan does not permute them, with the sink in block 0).
+__global__ void identity_from_kernel(const PlanParams p, int64_t first) {
+    const int64_t tail = p.seqlen - first;
     const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (e >= p.batch * p.heads_q * tail) return;
-    const int64_t bh = e / tail, t = p.full_keys + e % tail;
+    const int64_t bh = e / tail, t = first + e % tail;
     p.key_perm[bh * p.seqlen + t] = static_cast<int32_t>(t);
+    if (t == 0) p.sink_block[bh] = 0;
 }
 
-// Mean of the valid query rows of block j and of the permuted keys of block j.
+// Mean of the valid query rows of block j and of the permuted keys of block j. Thread
+// (group, d) sums rows group, group + groups, ...; the groups are folded in order.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) block_means_kernel(const PlanParams p) {
+    __shared__ float part_q[kThreads], part_k[kThreads];
     const int64_t j = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
     const int64_t first = j * p.block;
     const int64_t rows = p.seqlen - first < p.block ? p.seqlen - first : p.block;
     const int32_t* perm = p.key_perm + (b * p.heads_q + h) * p.seqlen;
     const int64_t at = ((b * p.heads_q + h) * p.num_blocks + j) * p.head_dim;
-    for (int64_t d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
+    const int width = static_cast<int>(min(static_cast<int64_t>(kThreads), (p.head_dim + 31) / 32 * 32));
+    const int groups = kThreads / width, group = threadIdx.x / width, lane_d = threadIdx.x % width;
+    for (int64_t d0 = 0; d0 < p.head_dim; d0 += width) {
+        const int64_t d = d0 + lane_d;
         float sum_q = 0.f, sum_k = 0.f;
-        for (int64_t r = 0; r < rows; ++r) {
-            sum_q += to_float(q_row<T>(p, b, h, first + r)[d]);
-            sum_k += to_float(k_row<T>(p, b, h, perm[first + r])[d]);
+        if (group < groups && d < p.head_dim)
+            for (int64_t r = group; r < rows; r += groups) {
+                sum_q += to_float(q_row<T>(p, b, h, first + r)[d]);
+                sum_k += to_float(k_row<T>(p, b, h, perm[first + r])[d]);
+            }
+        part_q[threadIdx.x] = sum_q;
+        part_k[threadIdx.x] = sum_k;
+        __syncthreads();
+        if (group == 0 && d < p.head_dim) {
+            float total_q = 0.f, total_k = 0.f;
+            for (int w = 0; w < groups; ++w) {
+                total_q += part_q[w * width + lane_d];
+                total_k += part_k[w * width + lane_d];
+            }
+            p.mean_q[at + d] = total_q / static_cast<float>(rows);
+            p.mean_k[at + d] = total_k / static_cast<float>(rows);
         }
-        p.mean_q[at + d] = sum_q / static_cast<float>(rows);
-        p.mean_k[at + d] = sum_k / static_cast<float>(rows);
+        __syncthreads();
+    }
+}
+
+// scale * mean_q[i] . mean_k[j] for every candidate j of query block i (blocks of earlier
+// segments): a 64 x 64 tile of (i, j) per block, 4 x 4 per thread, d summed in index order.
+constexpr int kScoreTile = 64;
+constexpr int kScoreDepth = 16;
+__global__ void __launch_bounds__(kThreads) block_scores_kernel(const PlanParams p) {
+    __shared__ float sq[kScoreDepth][kScoreTile + 4];
+    __shared__ float sk[kScoreDepth][kScoreTile + 4];
+    const int64_t tiles = (p.num_blocks + kScoreTile - 1) / kScoreTile;
+    const int64_t i0 = (blockIdx.x / tiles) * kScoreTile, j0 = (blockIdx.x % tiles) * kScoreTile;
+    const int64_t h = blockIdx.y, b = blockIdx.z, bh = b * p.heads_q + h;
+    const int64_t blocks_per_segment = p.segment / p.block;
+    const int64_t i_last = min(i0 + kScoreTile - 1, p.num_blocks - 1);
+    if (j0 >= (i_last * p.block) / p.segment * blocks_per_segment) return;  // no candidates
+    const float* mean_q = p.mean_q + bh * p.num_blocks * p.head_dim;
+    const float* mean_k = p.mean_k + bh * p.num_blocks * p.head_dim;
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    float acc[4][4] = {};
+    for (int64_t d0 = 0; d0 < p.head_dim; d0 += kScoreDepth) {
+        for (int e = threadIdx.x; e < kScoreTile * kScoreDepth; e += blockDim.x) {
+            const int row = e / kScoreDepth, dd = e % kScoreDepth;
+            const bool in_d = d0 + dd < p.head_dim;
+            sq[dd][row] = in_d && i0 + row < p.num_blocks ? mean_q[(i0 + row) * p.head_dim + d0 + dd] : 0.f;
+            sk[dd][row] = in_d && j0 + row < p.num_blocks ? mean_k[(j0 + row) * p.head_dim + d0 + dd] : 0.f;
+        }
+        __syncthreads();
+        const int depth = static_cast<int>(min(static_cast<int64_t>(kScoreDepth), p.head_dim - d0));
+        for (int dd = 0; dd < depth; ++dd) {
+            float a[4], c[4];
+#pragma unroll
+            for (int x = 0; x < 4; ++x) {
+                a[x] = sq[dd][ty * 4 + x];
+                c[x] = sk[dd][tx * 4 + x];
+            }
+#pragma unroll
+            for (int x = 0; x < 4; ++x)
+#pragma unroll
+                for (int y = 0; y < 4; ++y) acc[x][y] = fmaf(a[x], c[y], acc[x][y]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int x = 0; x < 4; ++x) {
+        const int64_t i = i0 + ty * 4 + x;
+        if (i >= p.num_blocks) continue;
+        const int64_t candidates = (i * p.block) / p.segment * blocks_per_segment;
+#pragma unroll
+        for (int y = 0; y < 4; ++y) {
+            const int64_t jj = j0 + tx * 4 + y;
+            if (jj < candidates) p.block_score[(bh * p.num_blocks + i) * p.num_blocks + jj] = acc[x][y] * p.scale;
+        }
     }
 }
 
@@ -237,13 +469,10 @@ __global__ void __launch_bounds__(kThreads) select_blocks_kernel(const PlanParam
 
     for (int64_t j = threadIdx.x; j < p.num_blocks; j += blockDim.x) keep[j] = 0;
     const int64_t bh = b * p.heads_q + h;
-    const float* mean_q = p.mean_q + (bh * p.num_blocks + i) * p.head_dim;
+    const float* block_score = p.block_score + (bh * p.num_blocks + i) * p.num_blocks;
     for (int32_t e = threadIdx.x; e < size; e += blockDim.x) {
         if (e < candidates) {
-            const float* mean_k = p.mean_k + (bh * p.num_blocks + e) * p.head_dim;
-            float dot = 0.f;
-            for (int64_t d = 0; d < p.head_dim; ++d) dot += mean_q[d] * mean_k[d];
-            score[e] = dot * p.scale;
+            score[e] = block_score[e];
             index[e] = e;
         } else {
             score[e] = -INFINITY;
@@ -273,9 +502,9 @@ __global__ void __launch_bounds__(kThreads) select_blocks_kernel(const PlanParam
             if (p.tau < 1.f && cumulative >= p.tau) break;
         }
         keep[p.sink_block[bh]] = 1;
-        // A full segment is permuted, so any of its blocks may hold keys the query sees;
-        // in the unpermuted tail, blocks past the diagonal hold only later keys.
-        const bool own_is_full = (own_segment + 1) * p.segment <= p.seqlen;
+        // A permuted full segment may hold keys the query sees in any of its blocks; in
+        // unpermuted keys, blocks past the diagonal hold only later keys.
+        const bool own_is_full = p.permute_keys && (own_segment + 1) * p.segment <= p.seqlen;
         const int64_t own_last = own_is_full ? (own_segment + 1) * blocks_per_segment - 1 : i;
         for (int64_t j = own_segment * blocks_per_segment; j <= own_last; ++j) keep[j] = 1;
         int32_t* list = p.kv_indices + (bh * p.num_blocks + i) * p.num_blocks;
@@ -304,6 +533,30 @@ __global__ void identity_plan_kernel(const PlanParams p) {
 
 size_t align_up(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
+// Queues the three importance kernels for head dims up to kDp.
+template <typename T, int kDp>
+void launch_importance(const PlanParams& params, const PbsProblem& problem, cudaStream_t stream) {
+    const dim3 grid(static_cast<unsigned>(params.key_tiles), static_cast<unsigned>(problem.heads_q),
+                    static_cast<unsigned>(problem.batch));
+    constexpr size_t bytes = tc_smem_bytes<kDp>();
+    if (bytes > 48 * 1024) {
+        enable_large_smem(reinterpret_cast<const void*>(&tile_stats_kernel<T, kDp>), problem.device_id);
+        enable_large_smem(reinterpret_cast<const void*>(&importance_kernel<T, kDp>), problem.device_id);
+    }
+    tile_stats_kernel<T, kDp><<<grid, kTcThreads, bytes, stream>>>(params);
+    check_kernel_launch("PBS importance statistics kernel");
+    const int64_t rows = problem.batch * problem.heads_q * params.last_rows;
+    row_stats_kernel<<<static_cast<unsigned>(ceil_div(rows * 32, kThreads)), kThreads, 0, stream>>>(params);
+    check_kernel_launch("PBS importance row statistics kernel");
+    importance_kernel<T, kDp><<<grid, kTcThreads, bytes, stream>>>(params);
+    check_kernel_launch("PBS key importance kernel");
+}
+
+bool aligned_rows(const void* data, const RowStrides& st) {
+    return reinterpret_cast<uintptr_t>(data) % 16 == 0 && st.batch % 8 == 0 && st.seq % 8 == 0 &&
+           st.head % 8 == 0;
+}
+
 template <typename T>
 void plan_typed(PlanParams params, const PbsProblem& problem) {
     const auto stream = static_cast<cudaStream_t>(problem.stream);
@@ -318,45 +571,67 @@ void plan_typed(PlanParams params, const PbsProblem& problem) {
         return;
     }
 
+    params.key_tiles = static_cast<int32_t>(ceil_div(params.full_keys, kTcKeys));
+    params.vector_loads = params.head_dim % 8 == 0 && aligned_rows(params.q, params.q_strides) &&
+                          aligned_rows(params.k, params.k_strides);
     const size_t rows_bytes = align_up(sizeof(float) * bh * params.last_rows);
     const size_t importance_bytes = align_up(sizeof(float) * bh * params.full_keys);
     const size_t means_bytes = align_up(sizeof(float) * bh * params.num_blocks * params.head_dim);
+    const size_t scores_bytes = align_up(sizeof(float) * bh * params.num_blocks * params.num_blocks);
+    const size_t stats_bytes =
+        params.permute_keys ? align_up(sizeof(float2) * bh * params.last_rows * params.key_tiles) : 0;
     const size_t sink_bytes = align_up(sizeof(int32_t) * bh);
     ScratchLease lease = scratch(problem.device_id, problem.stream,
-                                 2 * rows_bytes + importance_bytes + 2 * means_bytes + sink_bytes);
-    auto* base = static_cast<unsigned char*>(lease.data());
-    params.row_max = reinterpret_cast<float*>(base);
-    params.row_sum = reinterpret_cast<float*>(base + rows_bytes);
-    params.importance = reinterpret_cast<float*>(base + 2 * rows_bytes);
-    params.mean_q = reinterpret_cast<float*>(base + 2 * rows_bytes + importance_bytes);
-    params.mean_k = reinterpret_cast<float*>(base + 2 * rows_bytes + importance_bytes + means_bytes);
-    params.sink_block =
-        reinterpret_cast<int32_t*>(base + 2 * rows_bytes + importance_bytes + 2 * means_bytes);
+                                 2 * rows_bytes + importance_bytes + 2 * means_bytes +
+                                     scores_bytes + stats_bytes + sink_bytes);
+    auto* cursor = static_cast<unsigned char*>(lease.data());
+    auto take = [&cursor](size_t bytes) {
+        unsigned char* at = cursor;
+        cursor += bytes;
+        return at;
+    };
+    params.row_max = reinterpret_cast<float*>(take(rows_bytes));
+    params.row_sum = reinterpret_cast<float*>(take(rows_bytes));
+    params.importance = reinterpret_cast<float*>(take(importance_bytes));
+    params.mean_q = reinterpret_cast<float*>(take(means_bytes));
+    params.mean_k = reinterpret_cast<float*>(take(means_bytes));
+    params.block_score = reinterpret_cast<float*>(take(scores_bytes));
+    params.tile_stats = reinterpret_cast<float2*>(take(stats_bytes));
+    params.sink_block = reinterpret_cast<int32_t*>(take(sink_bytes));
 
     const auto heads = static_cast<unsigned>(problem.heads_q);
     const auto batch = static_cast<unsigned>(problem.batch);
-    row_stats_kernel<T><<<dim3(static_cast<unsigned>(params.last_rows), heads, batch), kThreads, 0,
-                          stream>>>(params);
-    check_kernel_launch("PBS row statistics kernel");
-    importance_kernel<T><<<dim3(static_cast<unsigned>(ceil_div(params.full_keys, kThreads)),
-                                heads, batch),
-                           kThreads, 0, stream>>>(params);
-    check_kernel_launch("PBS key importance kernel");
-    const size_t sort_bytes =
-        static_cast<size_t>(next_power_of_two(params.segment)) * (sizeof(float) + sizeof(int32_t));
-    segment_sort_kernel<<<dim3(static_cast<unsigned>(params.full_keys / params.segment), heads,
-                               batch),
-                          kThreads, sort_bytes, stream>>>(params);
-    check_kernel_launch("PBS segment sort kernel");
-    const int64_t tail = params.seqlen - params.full_keys;
+    if (!params.permute_keys) {
+        // no importance: the keys keep their order
+    } else if (params.head_dim <= 64) {
+        launch_importance<T, 64>(params, problem, stream);
+    } else if (params.head_dim <= 128) {
+        launch_importance<T, 128>(params, problem, stream);
+    } else {
+        launch_importance<T, 256>(params, problem, stream);
+    }
+    if (params.permute_keys) {
+        const size_t sort_bytes = static_cast<size_t>(next_power_of_two(params.segment)) *
+                                  (sizeof(float) + sizeof(int32_t));
+        segment_sort_kernel<<<dim3(static_cast<unsigned>(params.full_keys / params.segment),
+                                   heads, batch),
+                              kThreads, sort_bytes, stream>>>(params);
+        check_kernel_launch("PBS segment sort kernel");
+    }
+    const int64_t identity_first = params.permute_keys ? params.full_keys : 0;
+    const int64_t tail = params.seqlen - identity_first;
     if (tail > 0) {
-        tail_identity_kernel<<<static_cast<unsigned>(ceil_div(bh * tail, kThreads)), kThreads, 0,
-                               stream>>>(params);
-        check_kernel_launch("PBS tail identity kernel");
+        identity_from_kernel<<<static_cast<unsigned>(ceil_div(bh * tail, kThreads)), kThreads, 0,
+                               stream>>>(params, identity_first);
+        check_kernel_launch("PBS identity permutation kernel");
     }
     block_means_kernel<T><<<dim3(static_cast<unsigned>(params.num_blocks), heads, batch), kThreads,
                             0, stream>>>(params);
     check_kernel_launch("PBS block means kernel");
+    const int64_t score_tiles = ceil_div(params.num_blocks, kScoreTile);
+    block_scores_kernel<<<dim3(static_cast<unsigned>(score_tiles * score_tiles), heads, batch),
+                          kThreads, 0, stream>>>(params);
+    check_kernel_launch("PBS block scores kernel");
     const int64_t most_candidates = params.full_keys / params.block;
     const size_t select_bytes = select_smem_bytes(most_candidates, params.num_blocks);
     if (select_bytes > 48 * 1024) {
@@ -382,7 +657,7 @@ void pbs_plan(const PbsProblem& problem) {
                       std::to_string(kMaxSegment) + ")");
     if (problem.head_dim > kMaxHeadDim)
         throw_invalid("head_dim: " + std::to_string(problem.head_dim) +
-                      " is larger than the CUDA planner supports (at most 512)");
+                      " is larger than the CUDA planner supports (at most 256)");
     if (problem.batch > 65535 || problem.heads_q > 65535)
         throw_invalid("pbs_plan: batch " + std::to_string(problem.batch) + " or heads " +
                       std::to_string(problem.heads_q) + " exceed 65535");
@@ -402,9 +677,10 @@ void pbs_plan(const PbsProblem& problem) {
     params.segment = problem.segment;
     params.num_blocks = problem.num_blocks;
     params.full_keys = problem.seqlen / problem.segment * problem.segment;
-    params.last_first = (problem.num_blocks - 1) * problem.block;
-    params.last_rows = problem.seqlen - params.last_first;
+    params.last_rows = problem.seqlen < problem.block ? problem.seqlen : problem.block;
+    params.last_first = problem.seqlen - params.last_rows;
     params.tau = problem.tau;
+    params.permute_keys = problem.permute_keys;
     params.scale = problem.scale;
     params.key_perm = problem.key_perm;
     params.kv_num_blocks = problem.kv_num_blocks;

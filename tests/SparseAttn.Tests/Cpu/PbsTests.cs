@@ -174,4 +174,36 @@ public class PbsTests
                 Assert.That(Perm(plan, 0, h, t), Is.EqualTo(expected.KeyPermutation[0, h, t]), $"head {h} position {t}; {c.Context}");
         }
     }
+    [TestCase(1, 600, 2, 1, 16, 64, 128, 0.9f)]
+    [TestCase(2, 700, 4, 2, 16, 128, 256, 0.5f)]
+    public void PlanWithoutKeyPermutationMatchesTheOracle(int b, int s, int hq, int hkv, int d, int block, int segment, float tau)
+    {
+        var shape = new AttentionShape(b, s, s, hq, hkv, d);
+        int seed = TestRandom.SeedFor($"pbs unpermuted {shape} {block} {segment} {tau}");
+        var c = AttentionCase<float>.Create(shape, seed, amplitude: 2.0, extra: $"block {block} segment {segment} tau {tau}, keys unpermuted");
+        var plan = PermutedBlockSparse.Plan<float>(c.QTensor.ReadOnly, c.KTensor.ReadOnly,
+            new PbsOptions { Block = block, Segment = segment, Tau = tau, PermuteKeys = false });
+        var expected = ReferencePbs.Plan(c.Q, c.K, shape, block, segment, tau, ReferenceAttention.DefaultScale(d), permuteKeys: false);
+        int nBlocks = ReferenceBlockSparse.BlockCount(s, block);
+        int compared = 0;
+        for (int x = 0; x < b; x++)
+        for (int h = 0; h < hq; h++)
+        {
+            for (int t = 0; t < s; t++)
+                Assert.That(Perm(plan, x, h, t), Is.EqualTo(t), $"identity permutation at (b {x}, h {h}, {t}); {c.Context}");
+            for (int i = 0; i < nBlocks; i++)
+            for (int j = i + 1; j < nBlocks; j++)
+                Assert.That(plan.Mask.IsListed(x, h, i, j), Is.False, $"block ({i}, {j}) past the diagonal; {c.Context}");
+            if (expected.NearTie[x, h]) continue;
+            compared++;
+            for (int i = 0; i < nBlocks; i++)
+            for (int j = 0; j < nBlocks; j++)
+                Assert.That(plan.Mask.IsListed(x, h, i, j), Is.EqualTo(expected.Mask[x, h, i, j]),
+                    $"block ({i}, {j}) at (b {x}, h {h}); {c.Context}");
+        }
+        Assert.That(compared, Is.GreaterThan(0), $"every head had a near tie; {c.Context}");
+        PermutedBlockSparse.Run<float>(c.QTensor.ReadOnly, c.KTensor.ReadOnly, c.VTensor.ReadOnly, c.Output.Span, c.Lse.Span, plan);
+        var spec = new BlockSparseSpec { BlockQ = block, BlockK = block, Mask = plan.Mask.ToDense(), Causal = true };
+        c.CheckAgainstOracle(ReferenceBlockSparse.Mask(spec, c.Shape), c.ResolvedScale(0), checkLse: true);
+    }
 }

@@ -16,7 +16,7 @@ public static class ReferencePbs
     public const double TieMargin = 3e-6;
 
     public static PbsReferencePlan Plan(double[] q, double[] k, AttentionShape s, int block, int segment,
-        double tau, double scale)
+        double tau, double scale, bool permuteKeys = true)
     {
         if (s.SeqQ != s.SeqK) throw new ArgumentException("PBS plans self-attention (Sq == Sk)");
         int n = s.SeqQ;
@@ -40,9 +40,9 @@ public static class ReferencePbs
             int fullSegments = n / segment;
             int fullKeys = fullSegments * segment;
 
-            // Importance: mean over the last query block's rows of their softmax over all full-segment keys.
+            // Importance: mean over the last `block` query rows of their softmax over all full-segment keys.
             var importance = new double[fullKeys];
-            int firstRow = (nBlocks - 1) * block;
+            int firstRow = Math.Max(0, n - block);
             var row = new double[fullKeys];
             for (int r = firstRow; r < n; r++)
             {
@@ -58,7 +58,7 @@ public static class ReferencePbs
             }
 
             for (int t = 0; t < n; t++) perm[b, h, t] = t;
-            for (int sg = 0; sg < fullSegments; sg++)
+            for (int sg = 0; sg < fullSegments && permuteKeys; sg++)
             {
                 var keys = Enumerable.Range(sg * segment, segment)
                     .OrderByDescending(t => importance[t]).ThenBy(t => t).ToArray();
@@ -114,7 +114,7 @@ public static class ReferencePbs
                 mask[b, h, i, sinkBlock] = true;
                 // A full own segment is permuted, so any of its blocks may hold a key the query sees;
                 // in the unpermuted tail only blocks up to the diagonal do.
-                bool ownSegmentFull = si < fullSegments;
+                bool ownSegmentFull = permuteKeys && si < fullSegments;
                 for (int j = 0; j < nBlocks; j++)
                     if (j * block / segment == si && (ownSegmentFull || j <= i)) mask[b, h, i, j] = true;
             }
