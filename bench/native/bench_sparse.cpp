@@ -5,6 +5,7 @@
 // runs on structured inputs and reports its accuracy against dense causal attention.
 //   sparseattn_bench_sparse --suite na|bs|pbs|small [--json FILE] [--kernel auto|portable] [--check 0|1]
 //                           [--seqlen S (PBS only: this sequence length)]
+//                           [--density X --perm none|identity|within-block|random (one block-sparse case)]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -266,7 +267,21 @@ int64_t random_lists(int64_t h, int64_t nb, double density, uint32_t seed, std::
     return total;
 }
 
-void run_bs(int64_t s, int64_t h, double density, bool permute, double& dense_ms) {
+// Key permutations of the block-sparse cases: none, the identity passed as a permutation (the
+// gather path on in-order rows), rows shuffled within each block (the same rows per tile,
+// gathered), and a uniformly random permutation.
+enum class KeyPerm { none, identity, within_block, random };
+const char* key_perm_name(KeyPerm m) {
+    switch (m) {
+        case KeyPerm::identity: return " key-perm identity";
+        case KeyPerm::within_block: return " key-perm within-block";
+        case KeyPerm::random: return " key-perm";
+        default: return "";
+    }
+}
+
+void run_bs(int64_t s, int64_t h, double density, KeyPerm mode, double& dense_ms) {
+    const bool permute = mode != KeyPerm::none;
     const int64_t d = 128, block = 128, nb = s / block;
     Buffers buf(s, h, d, 21);
     std::vector<int32_t> num, idx;
@@ -282,7 +297,9 @@ void run_bs(int64_t s, int64_t h, double density, bool permute, double& dense_ms
         for (int64_t i = 0; i < h; ++i) {
             int32_t* p = perm.data() + i * s;
             for (int64_t t = 0; t < s; ++t) p[t] = int32_t(t);
-            std::shuffle(p, p + s, rng);
+            if (mode == KeyPerm::random) std::shuffle(p, p + s, rng);
+            if (mode == KeyPerm::within_block)
+                for (int64_t t = 0; t < s; t += block) std::shuffle(p + t, p + std::min(s, t + block), rng);
         }
         dperm = device_alloc(perm.size() * 4);
         sa_check(sa_cuda_memcpy(dperm, perm.data(), perm.size() * 4, SA_COPY_HOST_TO_DEVICE, nullptr), "copy");
@@ -302,7 +319,7 @@ void run_bs(int64_t s, int64_t h, double density, bool permute, double& dense_ms
     Row r;
     char name[96];
     std::snprintf(name, sizeof name, "block-sparse S%lld H%lld density %.3f%s", (long long)s, (long long)h,
-                  double(listed) / double(h * nb * nb), permute ? " key-perm" : "");
+                  double(listed) / double(h * nb * nb), key_perm_name(mode));
     r.name = name;
     if (g_check) {  // heads 0-1 against the reference kernel
         const sa_block_sparse_params p2 = params_for(2);
@@ -442,6 +459,8 @@ void run_pbs(int64_t s, int64_t h, const std::vector<PbsConfig>& configs) {
 int main(int argc, char** argv) {
     std::string suite = "small", json;
     int64_t pbs_seqlen = 0;  // PBS: one sequence length instead of 32768 and 131072
+    double bs_density = 0;   // block-sparse: one case (with --perm) instead of the suite
+    KeyPerm bs_mode = KeyPerm::none;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -452,11 +471,18 @@ int main(int argc, char** argv) {
         else if (a == "--json") json = next();
         else if (a == "--check") g_check = next() != "0";
         else if (a == "--seqlen") pbs_seqlen = std::stoll(next());
+        else if (a == "--density") bs_density = std::stod(next());
+        else if (a == "--perm") {
+            const std::string m = next();
+            bs_mode = m == "none" ? KeyPerm::none : m == "identity" ? KeyPerm::identity
+                    : m == "within-block" ? KeyPerm::within_block : m == "random" ? KeyPerm::random
+                    : (die("--perm none|identity|within-block|random"), KeyPerm::none);
+        }
         else if (a == "--kernel") {
             const std::string k = next();
             g_kernel = k == "portable" ? SA_KERNEL_PORTABLE : k == "auto" ? SA_KERNEL_AUTO : (die("--kernel auto|portable"), 0);
         } else {
-            std::printf("usage: sparseattn_bench_sparse [--suite na|bs|pbs|small] [--json FILE] [--kernel auto|portable] [--check 0|1] [--seqlen S]\n");
+            std::printf("usage: sparseattn_bench_sparse [--suite na|bs|pbs|small] [--json FILE] [--kernel auto|portable] [--check 0|1] [--seqlen S] [--density X --perm MODE]\n");
             return a == "--help" ? 0 : 2;
         }
     }
@@ -485,8 +511,14 @@ int main(int argc, char** argv) {
     if (suite == "bs" || suite == "small") {
         const int64_t s = suite == "small" ? 4096 : 32768, h = suite == "small" ? 4 : 32;
         double dense_ms = 0;
+        if (bs_density > 0) {
+            run_bs(s, h, bs_density, bs_mode, dense_ms);
+        } else {
         for (double density : {0.05, 0.1, 0.25, 0.5})
-            for (bool permute : {false, true}) run_bs(s, h, density, permute, dense_ms);
+            for (KeyPerm mode : {KeyPerm::none, KeyPerm::random}) run_bs(s, h, density, mode, dense_ms);
+        for (double density : {0.1, 0.5})
+            for (KeyPerm mode : {KeyPerm::identity, KeyPerm::within_block}) run_bs(s, h, density, mode, dense_ms);
+        }
     }
     if (suite == "pbs" || suite == "small") {
         const std::vector<PbsConfig> configs =

@@ -44,9 +44,9 @@ struct PlanParams {
     float* mean_q;         // [B, H, nB, D]
     float* mean_k;
     float* block_score;    // [B, H, nB, nB]: scale * mean_q[i] . mean_k[j] for earlier-segment j
-    float2* tile_stats;    // [B, H, last_rows, key tiles]: (max, sum) of each row over one tile
+    float2* tile_stats;    // [B, H, last_rows, key_chunks]: (max, sum) of each row over one block's keys
     int32_t* sink_block;   // [B, H]
-    int32_t key_tiles;     // tensor-core importance: ceil(full_keys / kTcKeys)
+    int32_t key_chunks;    // blocks of the importance kernels per (head, batch)
     bool vector_loads;     // Q and K rows 16-byte aligned with head_dim % 8 == 0: cp.async rows
 };
 
@@ -76,24 +76,27 @@ __device__ float block_max(float x, float* shared) {
 }
 
 // ---- Key importance on tensor cores ----------------------------------------------------------
-// A block owns kTcKeys keys of one (head, batch) and walks the importance rows kTcRows at a time;
-// each of its 4 warps computes a 16 x kTcKeys score tile with mma.sync m16n8k16. Pass 1 writes
-// each row's (max, sum of exp) over the tile, a warp per row folds them over the tiles in tile
-// order, pass 2 recomputes the scores and sums each key's probabilities over the rows. Scores
-// are in log2 units (scale * log2(e)), as on the CPU.
+// A block holds the importance rows of one (head, batch) in shared memory (at most 128: the
+// last `block` query rows) and walks kTcTilesPerBlock tiles of kTcKeys keys, copying tile i+1
+// while it computes tile i; warp w owns rows [16w, 16w + 16) and computes their 16 x kTcKeys
+// scores with mma.sync m16n8k16. Pass 1 folds each row's (max, sum of exp) over the block's
+// tiles, a warp per row folds those over the blocks in order, and pass 2 recomputes the scores
+// and sums each key's probabilities over the rows. Scores are in log2 units (scale * log2(e)),
+// as on the CPU.
 constexpr int kTcKeys = 64;
-constexpr int kTcRows = 64;
-constexpr int kTcThreads = 128;
+constexpr int kTcTilesPerBlock = 8;
+constexpr int kTcRows = 128;
+constexpr int kTcThreads = 256;  // kTcRows / 16 warps
 constexpr float kLog2e = 1.4426950408889634f;
 
 template <int kDp>
 constexpr size_t tc_smem_bytes() {
-    return static_cast<size_t>(kTcRows + kTcKeys) * (kDp + 8) * 2;
+    return static_cast<size_t>(kTcRows + 2 * kTcKeys) * (kDp + 8) * 2;
 }
 
 // Rows [0, count) of a tile_rows-row tile into shared memory (row stride kDp + 8), zero filled
-// past head_dim and past count. Cp.async when vector_loads, element copies otherwise; the
-// caller waits (cp_async_wait + __syncthreads) before reading.
+// past head_dim and past count; cp.async when vector_loads (then committed as one group),
+// element copies otherwise.
 template <typename T, int kDp, typename RowPtr>
 __device__ __forceinline__ void tc_load_rows(T* tile, int tile_rows, int count, int head_dim,
                                              bool vector_loads, RowPtr row_ptr) {
@@ -106,7 +109,6 @@ __device__ __forceinline__ void tc_load_rows(T* tile, int tile_rows, int count, 
             const T* src = valid ? row_ptr(r) + col : row_ptr(0);
             common::cp_async_16_zfill(common::smem_addr(tile + r * kLd + col), src, valid);
         }
-        common::cp_async_commit();
     } else {
         for (int e = threadIdx.x; e < tile_rows * kDp; e += blockDim.x) {
             const int r = e / kDp, col = e % kDp;
@@ -114,6 +116,7 @@ __device__ __forceinline__ void tc_load_rows(T* tile, int tile_rows, int count, 
                                                               : common::from_float<T>(0.f);
         }
     }
+    common::cp_async_commit();
 }
 
 // One warp's 16 x kTcKeys scores (rows warp*16.., all keys of the tile), unscaled. Lane
@@ -144,26 +147,41 @@ __device__ __forceinline__ void tc_warp_scores(float (&acc)[kTcKeys / 8][4], con
     }
 }
 
-// Loads the block's key tile and the importance rows [c0, c0 + kTcRows); returns their count.
-template <typename T, int kDp>
-__device__ __forceinline__ int tc_load_chunk(const PlanParams& p, T* sQ, int64_t b, int64_t h,
-                                             int c0) {
-    const int rows = min(kTcRows, static_cast<int>(p.last_rows) - c0);
-    __syncthreads();  // every warp is done with the previous chunk
-    tc_load_rows<T, kDp>(sQ, kTcRows, rows, static_cast<int>(p.head_dim), p.vector_loads,
-                         [&](int r) { return q_row<T>(p, b, h, p.last_first + c0 + r); });
-    common::cp_async_wait<0>();
-    __syncthreads();
-    return rows;
-}
-
-template <typename T, int kDp>
-__device__ __forceinline__ int tc_load_keys(const PlanParams& p, T* sK, int64_t b, int64_t h) {
-    const int64_t k0 = static_cast<int64_t>(blockIdx.x) * kTcKeys;
-    const int keys = static_cast<int>(min(static_cast<int64_t>(kTcKeys), p.full_keys - k0));
-    tc_load_rows<T, kDp>(sK, kTcKeys, keys, static_cast<int>(p.head_dim), p.vector_loads,
-                         [&](int r) { return k_row<T>(p, b, h, k0 + r); });
-    return keys;
+// The block's key tiles and importance rows, double-buffered: visit(i, sK, keys) runs on tile
+// i (keys valid keys from key k0 = first + i * kTcKeys) once it is in shared memory.
+template <typename T, int kDp, typename Visit>
+__device__ __forceinline__ void tc_walk_tiles(const PlanParams& p, unsigned char* smem, int64_t b,
+                                              int64_t h, Visit visit) {
+    constexpr int kLd = kDp + 8;
+    T* sQ = reinterpret_cast<T*>(smem);
+    T* sK = sQ + kTcRows * kLd;
+    const int64_t first = static_cast<int64_t>(blockIdx.x) * kTcTilesPerBlock * kTcKeys;
+    const int tiles = static_cast<int>(
+        min(static_cast<int64_t>(kTcTilesPerBlock), (p.full_keys - first + kTcKeys - 1) / kTcKeys));
+    const int head_dim = static_cast<int>(p.head_dim);
+    auto load_keys = [&](int i) {
+        const int64_t k0 = first + static_cast<int64_t>(i) * kTcKeys;
+        const int keys = static_cast<int>(min(static_cast<int64_t>(kTcKeys), p.full_keys - k0));
+        tc_load_rows<T, kDp>(sK + (i % 2) * kTcKeys * kLd, kTcKeys, keys, head_dim, p.vector_loads,
+                             [&](int r) { return k_row<T>(p, b, h, k0 + r); });
+        return keys;
+    };
+    tc_load_rows<T, kDp>(sQ, kTcRows, static_cast<int>(p.last_rows), head_dim, p.vector_loads,
+                         [&](int r) { return q_row<T>(p, b, h, p.last_first + r); });
+    int keys = load_keys(0);
+    for (int i = 0; i < tiles; ++i) {
+        int next_keys = 0;
+        if (i + 1 < tiles) {
+            next_keys = load_keys(i + 1);
+            common::cp_async_wait<1>();
+        } else {
+            common::cp_async_wait<0>();
+        }
+        __syncthreads();
+        visit(i, sQ, sK + (i % 2) * kTcKeys * kLd, keys);
+        __syncthreads();  // buffer i % 2 is refilled by the next iteration's copy
+        keys = next_keys;
+    }
 }
 
 __device__ __forceinline__ float2 combine_stats(float2 x, float2 y) {
@@ -176,15 +194,13 @@ __device__ __forceinline__ float2 combine_stats(float2 x, float2 y) {
 template <typename T, int kDp>
 __global__ void __launch_bounds__(kTcThreads) tile_stats_kernel(const PlanParams p) {
     extern __shared__ __align__(16) unsigned char tc_smem[];
-    T* sK = reinterpret_cast<T*>(tc_smem);
-    T* sQ = sK + kTcKeys * (kDp + 8);
     const int64_t h = blockIdx.y, b = blockIdx.z, bh = b * p.heads_q + h;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
-    const int keys = tc_load_keys<T, kDp>(p, sK, b, h);
+    const bool active = warp * 16 < p.last_rows;  // warp-uniform
     const float factor = p.scale * kLog2e;
-    for (int c0 = 0; c0 < p.last_rows; c0 += kTcRows) {
-        const int rows = tc_load_chunk<T, kDp>(p, sQ, b, h, c0);
-        if (warp * 16 >= rows) continue;  // warp-uniform
+    float2 run[2] = {make_float2(-INFINITY, 0.f), make_float2(-INFINITY, 0.f)};
+    tc_walk_tiles<T, kDp>(p, tc_smem, b, h, [&](int, const T* sQ, const T* sK, int keys) {
+        if (!active) return;
         float acc[kTcKeys / 8][4];
         tc_warp_scores<T, kDp>(acc, sQ, sK, warp, lane);
 #pragma unroll
@@ -208,22 +224,25 @@ __global__ void __launch_bounds__(kTcThreads) tile_stats_kernel(const PlanParams
                     sum += mx == -INFINITY ? 0.f : exp2f(acc[nt][2 * half + e] - mx);
             sum += __shfl_xor_sync(0xffffffffu, sum, 1);
             sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-            const int row = warp * 16 + g + 8 * half;
-            if (t == 0 && row < rows)
-                p.tile_stats[(bh * p.last_rows + c0 + row) * p.key_tiles + blockIdx.x] =
-                    make_float2(mx, sum);
+            run[half] = combine_stats(run[half], make_float2(mx, sum));
         }
+    });
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+        const int row = warp * 16 + g + 8 * half;
+        if (active && t == 0 && row < p.last_rows)
+            p.tile_stats[(bh * p.last_rows + row) * p.key_chunks + blockIdx.x] = run[half];
     }
 }
 
-// Folds the per-tile statistics of each importance row, one warp per row, in a fixed order.
+// Folds the per-block statistics of each importance row, one warp per row, in a fixed order.
 __global__ void row_stats_kernel(const PlanParams p) {
     const int64_t row = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
     const int lane = threadIdx.x % 32;
     if (row >= p.batch * p.heads_q * p.last_rows) return;  // warp-uniform
-    const float2* stats = p.tile_stats + row * p.key_tiles;
+    const float2* stats = p.tile_stats + row * p.key_chunks;
     float2 acc = make_float2(-INFINITY, 0.f);
-    for (int tile = lane; tile < p.key_tiles; tile += 32) acc = combine_stats(acc, stats[tile]);
+    for (int chunk = lane; chunk < p.key_chunks; chunk += 32) acc = combine_stats(acc, stats[chunk]);
     for (int offset = 16; offset > 0; offset >>= 1) {
         const float2 other = make_float2(__shfl_xor_sync(0xffffffffu, acc.x, offset),
                                          __shfl_xor_sync(0xffffffffu, acc.y, offset));
@@ -240,32 +259,33 @@ template <typename T, int kDp>
 __global__ void __launch_bounds__(kTcThreads) importance_kernel(const PlanParams p) {
     extern __shared__ __align__(16) unsigned char tc_smem[];
     __shared__ float column_part[kTcThreads / 32][kTcKeys];
-    T* sK = reinterpret_cast<T*>(tc_smem);
-    T* sQ = sK + kTcKeys * (kDp + 8);
     const int64_t h = blockIdx.y, b = blockIdx.z, bh = b * p.heads_q + h;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
-    const int keys = tc_load_keys<T, kDp>(p, sK, b, h);
+    const bool active = warp * 16 < p.last_rows;  // warp-uniform
     const float factor = p.scale * kLog2e;
-    float column = 0.f;  // thread j < kTcKeys: key j of the tile
-    for (int c0 = 0; c0 < p.last_rows; c0 += kTcRows) {
-        const int rows = tc_load_chunk<T, kDp>(p, sQ, b, h, c0);
+    float m[2], w[2];
+    bool valid[2];
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+        const int row = warp * 16 + g + 8 * half;
+        valid[half] = row < p.last_rows;
+        const int64_t at = bh * p.last_rows + (valid[half] ? row : 0);
+        m[half] = p.row_max[at];
+        w[half] = 1.f / (p.row_sum[at] * static_cast<float>(p.last_rows));
+    }
+    const int64_t first = static_cast<int64_t>(blockIdx.x) * kTcTilesPerBlock * kTcKeys;
+    tc_walk_tiles<T, kDp>(p, tc_smem, b, h, [&](int i, const T* sQ, const T* sK, int keys) {
         float sums[kTcKeys / 8][2] = {};
-        if (warp * 16 < rows) {  // warp-uniform
+        if (active) {
             float acc[kTcKeys / 8][4];
             tc_warp_scores<T, kDp>(acc, sQ, sK, warp, lane);
 #pragma unroll
-            for (int half = 0; half < 2; ++half) {
-                const int row = warp * 16 + g + 8 * half;
-                const bool valid = row < rows;
-                const int64_t at = bh * p.last_rows + c0 + (valid ? row : 0);
-                const float m = p.row_max[at];
-                const float w = 1.f / (p.row_sum[at] * static_cast<float>(p.last_rows));
+            for (int half = 0; half < 2; ++half)
 #pragma unroll
                 for (int nt = 0; nt < kTcKeys / 8; ++nt)
 #pragma unroll
                     for (int e = 0; e < 2; ++e)
-                        sums[nt][e] += valid ? exp2f(acc[nt][2 * half + e] * factor - m) * w : 0.f;
-            }
+                        sums[nt][e] += valid[half] ? exp2f(acc[nt][2 * half + e] * factor - m[half]) * w[half] : 0.f;
         }
 #pragma unroll
         for (int nt = 0; nt < kTcKeys / 8; ++nt)
@@ -278,12 +298,12 @@ __global__ void __launch_bounds__(kTcThreads) importance_kernel(const PlanParams
                 if (g == 0) column_part[warp][nt * 8 + 2 * t + e] = v;
             }
         __syncthreads();
-        if (threadIdx.x < kTcKeys)
-            for (int w = 0; w < kTcThreads / 32; ++w) column += column_part[w][threadIdx.x];
-    }
-    if (threadIdx.x < keys)
-        p.importance[bh * p.full_keys + static_cast<int64_t>(blockIdx.x) * kTcKeys + threadIdx.x] =
-            column;
+        if (threadIdx.x < keys) {
+            float column = 0.f;
+            for (int x = 0; x < kTcThreads / 32; ++x) column += column_part[x][threadIdx.x];
+            p.importance[bh * p.full_keys + first + static_cast<int64_t>(i) * kTcKeys + threadIdx.x] = column;
+        }
+    });
 }
 
 // Does (score a, index ia) come before (score b, index ib)? Descending score, then lower index.
@@ -356,39 +376,54 @@ __global__ void identity_from_kernel(const PlanParams p, int64_t first) {
     if (t == 0) p.sink_block[bh] = 0;
 }
 
+// Adds the 8 elements at src to acc (one 16-byte load when vector_loads).
+template <typename T>
+__device__ __forceinline__ void add8(float (&acc)[8], const T* src, bool vector_loads) {
+    if (vector_loads) {
+        const uint4 raw = *reinterpret_cast<const uint4*>(src);
+        const T* v = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+        for (int x = 0; x < 8; ++x) acc[x] += to_float(v[x]);
+    } else {
+#pragma unroll
+        for (int x = 0; x < 8; ++x) acc[x] += to_float(src[x]);
+    }
+}
+
 // Mean of the valid query rows of block j and of the permuted keys of block j. Thread
-// (group, d) sums rows group, group + groups, ...; the groups are folded in order.
+// (group, c) sums columns [8c, 8c + 8) of rows group, group + groups, ...; the groups are
+// folded in order.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) block_means_kernel(const PlanParams p) {
-    __shared__ float part_q[kThreads], part_k[kThreads];
+    __shared__ float part_q[kThreads * 8], part_k[kThreads * 8];
     const int64_t j = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
     const int64_t first = j * p.block;
     const int64_t rows = p.seqlen - first < p.block ? p.seqlen - first : p.block;
     const int32_t* perm = p.key_perm + (b * p.heads_q + h) * p.seqlen;
     const int64_t at = ((b * p.heads_q + h) * p.num_blocks + j) * p.head_dim;
-    const int width = static_cast<int>(min(static_cast<int64_t>(kThreads), (p.head_dim + 31) / 32 * 32));
-    const int groups = kThreads / width, group = threadIdx.x / width, lane_d = threadIdx.x % width;
-    for (int64_t d0 = 0; d0 < p.head_dim; d0 += width) {
-        const int64_t d = d0 + lane_d;
-        float sum_q = 0.f, sum_k = 0.f;
-        if (group < groups && d < p.head_dim)
-            for (int64_t r = group; r < rows; r += groups) {
-                sum_q += to_float(q_row<T>(p, b, h, first + r)[d]);
-                sum_k += to_float(k_row<T>(p, b, h, perm[first + r])[d]);
-            }
-        part_q[threadIdx.x] = sum_q;
-        part_k[threadIdx.x] = sum_k;
-        __syncthreads();
-        if (group == 0 && d < p.head_dim) {
-            float total_q = 0.f, total_k = 0.f;
-            for (int w = 0; w < groups; ++w) {
-                total_q += part_q[w * width + lane_d];
-                total_k += part_k[w * width + lane_d];
-            }
-            p.mean_q[at + d] = total_q / static_cast<float>(rows);
-            p.mean_k[at + d] = total_k / static_cast<float>(rows);
+    const int chunks = static_cast<int>(p.head_dim / 8), groups = kThreads / chunks;
+    const int group = threadIdx.x / chunks, c = threadIdx.x % chunks;
+    float sum_q[8] = {}, sum_k[8] = {};
+    if (group < groups)
+        for (int64_t r = group; r < rows; r += groups) {
+            add8(sum_q, q_row<T>(p, b, h, first + r) + 8 * c, p.vector_loads);
+            add8(sum_k, k_row<T>(p, b, h, perm[first + r]) + 8 * c, p.vector_loads);
         }
-        __syncthreads();
+    if (group < groups)
+#pragma unroll
+        for (int x = 0; x < 8; ++x) {
+            part_q[group * p.head_dim + 8 * c + x] = sum_q[x];
+            part_k[group * p.head_dim + 8 * c + x] = sum_k[x];
+        }
+    __syncthreads();
+    for (int64_t d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
+        float total_q = 0.f, total_k = 0.f;
+        for (int w = 0; w < groups; ++w) {
+            total_q += part_q[w * p.head_dim + d];
+            total_k += part_k[w * p.head_dim + d];
+        }
+        p.mean_q[at + d] = total_q / static_cast<float>(rows);
+        p.mean_k[at + d] = total_k / static_cast<float>(rows);
     }
 }
 
@@ -465,7 +500,8 @@ __global__ void __launch_bounds__(kThreads) select_blocks_kernel(const PlanParam
     float* partial = reinterpret_cast<float*>(index + size);
     unsigned char* keep = reinterpret_cast<unsigned char*>(partial + kThreads / 32);
     __shared__ float normalizer;
-    __shared__ int32_t list_count;
+    __shared__ float chunk_total[kThreads];
+    __shared__ int32_t keep_count, list_count;
 
     for (int64_t j = threadIdx.x; j < p.num_blocks; j += blockDim.x) keep[j] = 0;
     const int64_t bh = b * p.heads_q + h;
@@ -483,9 +519,18 @@ __global__ void __launch_bounds__(kThreads) select_blocks_kernel(const PlanParam
     for (int32_t e = threadIdx.x; e < candidates; e += blockDim.x)
         local_max = fmaxf(local_max, score[e]);
     const float top = block_max(local_max, partial);
+    // Sums run over contiguous chunks, one per thread, folded in chunk order.
+    const int32_t per = static_cast<int32_t>((candidates + kThreads - 1) / kThreads);
+    const int32_t lo = min(static_cast<int32_t>(candidates), static_cast<int32_t>(threadIdx.x) * per);
+    const int32_t hi = min(static_cast<int32_t>(candidates), lo + per);
+    float local = 0.f;
+    for (int32_t e = lo; e < hi; ++e) local += expf(score[e] - top);
+    chunk_total[threadIdx.x] = local;
+    if (threadIdx.x == 0) keep_count = static_cast<int32_t>(candidates);
+    __syncthreads();
     if (threadIdx.x == 0) {
         float sum = 0.f;
-        for (int32_t e = 0; e < candidates; ++e) sum += expf(score[e] - top);
+        for (int w = 0; w < kThreads; ++w) sum += chunk_total[w];
         normalizer = sum;
     }
     __syncthreads();
@@ -493,29 +538,52 @@ __global__ void __launch_bounds__(kThreads) select_blocks_kernel(const PlanParam
         score[e] = expf(score[e] - top) / normalizer;
     bitonic_sort(score, index, size);
 
-    if (threadIdx.x == 0) {
-        // The shortest prefix reaching tau; tau >= 1 keeps every candidate.
+    // The shortest prefix reaching tau (tau >= 1 keeps every candidate): each thread scans its
+    // chunk from the sum of the chunks before it.
+    if (p.tau < 1.f) {
+        local = 0.f;
+        for (int32_t e = lo; e < hi; ++e) local += score[e];
+        chunk_total[threadIdx.x] = local;
+        __syncthreads();
         float cumulative = 0.f;
-        for (int32_t e = 0; e < candidates; ++e) {
-            keep[index[e]] = 1;
+        for (int w = 0; w < static_cast<int>(threadIdx.x); ++w) cumulative += chunk_total[w];
+        for (int32_t e = lo; e < hi; ++e) {
             cumulative += score[e];
-            if (p.tau < 1.f && cumulative >= p.tau) break;
+            if (cumulative >= p.tau) {
+                atomicMin(&keep_count, e + 1);
+                break;
+            }
         }
-        keep[p.sink_block[bh]] = 1;
-        // A permuted full segment may hold keys the query sees in any of its blocks; in
-        // unpermuted keys, blocks past the diagonal hold only later keys.
-        const bool own_is_full = p.permute_keys && (own_segment + 1) * p.segment <= p.seqlen;
-        const int64_t own_last = own_is_full ? (own_segment + 1) * blocks_per_segment - 1 : i;
-        for (int64_t j = own_segment * blocks_per_segment; j <= own_last; ++j) keep[j] = 1;
-        int32_t* list = p.kv_indices + (bh * p.num_blocks + i) * p.num_blocks;
-        int32_t count = 0;
-        for (int64_t j = 0; j < p.num_blocks; ++j)
-            if (keep[j]) list[count++] = static_cast<int32_t>(j);
-        list_count = count;
-        p.kv_num_blocks[bh * p.num_blocks + i] = count;
+        __syncthreads();
     }
+    // Kept candidates (earlier segments) and the own segment's blocks are distinct blocks; the
+    // sink block, which may be either, is marked after them.
+    for (int32_t e = threadIdx.x; e < keep_count; e += blockDim.x) keep[index[e]] = 1;
+    // A permuted full segment may hold keys the query sees in any of its blocks; in
+    // unpermuted keys, blocks past the diagonal hold only later keys.
+    const bool own_is_full = p.permute_keys && (own_segment + 1) * p.segment <= p.seqlen;
+    const int64_t own_last = own_is_full ? (own_segment + 1) * blocks_per_segment - 1 : i;
+    for (int64_t j = own_segment * blocks_per_segment + threadIdx.x; j <= own_last; j += blockDim.x) keep[j] = 1;
+    __syncthreads();
+    if (threadIdx.x == 0) keep[p.sink_block[bh]] = 1;
     __syncthreads();
     int32_t* list = p.kv_indices + (bh * p.num_blocks + i) * p.num_blocks;
+    if (threadIdx.x < 32) {  // ascending compaction, 32 blocks at a time
+        const int lane = threadIdx.x;
+        int32_t count = 0;
+        for (int64_t j0 = 0; j0 < p.num_blocks; j0 += 32) {
+            const int64_t j = j0 + lane;
+            const bool kept = j < p.num_blocks && keep[j] != 0;
+            const unsigned ballot = __ballot_sync(0xffffffffu, kept);
+            if (kept) list[count + __popc(ballot & ((1u << lane) - 1u))] = static_cast<int32_t>(j);
+            count += __popc(ballot);
+        }
+        if (lane == 0) {
+            list_count = count;
+            p.kv_num_blocks[bh * p.num_blocks + i] = count;
+        }
+    }
+    __syncthreads();
     for (int64_t j = list_count + threadIdx.x; j < p.num_blocks; j += blockDim.x) list[j] = -1;
 }
 
@@ -536,7 +604,7 @@ size_t align_up(size_t bytes) { return (bytes + 255) / 256 * 256; }
 // Queues the three importance kernels for head dims up to kDp.
 template <typename T, int kDp>
 void launch_importance(const PlanParams& params, const PbsProblem& problem, cudaStream_t stream) {
-    const dim3 grid(static_cast<unsigned>(params.key_tiles), static_cast<unsigned>(problem.heads_q),
+    const dim3 grid(static_cast<unsigned>(params.key_chunks), static_cast<unsigned>(problem.heads_q),
                     static_cast<unsigned>(problem.batch));
     constexpr size_t bytes = tc_smem_bytes<kDp>();
     if (bytes > 48 * 1024) {
@@ -571,7 +639,7 @@ void plan_typed(PlanParams params, const PbsProblem& problem) {
         return;
     }
 
-    params.key_tiles = static_cast<int32_t>(ceil_div(params.full_keys, kTcKeys));
+    params.key_chunks = static_cast<int32_t>(ceil_div(params.full_keys, kTcKeys * kTcTilesPerBlock));
     params.vector_loads = params.head_dim % 8 == 0 && aligned_rows(params.q, params.q_strides) &&
                           aligned_rows(params.k, params.k_strides);
     const size_t rows_bytes = align_up(sizeof(float) * bh * params.last_rows);
@@ -579,7 +647,7 @@ void plan_typed(PlanParams params, const PbsProblem& problem) {
     const size_t means_bytes = align_up(sizeof(float) * bh * params.num_blocks * params.head_dim);
     const size_t scores_bytes = align_up(sizeof(float) * bh * params.num_blocks * params.num_blocks);
     const size_t stats_bytes =
-        params.permute_keys ? align_up(sizeof(float2) * bh * params.last_rows * params.key_tiles) : 0;
+        params.permute_keys ? align_up(sizeof(float2) * bh * params.last_rows * params.key_chunks) : 0;
     const size_t sink_bytes = align_up(sizeof(int32_t) * bh);
     ScratchLease lease = scratch(problem.device_id, problem.stream,
                                  2 * rows_bytes + importance_bytes + 2 * means_bytes +
@@ -655,12 +723,15 @@ void pbs_plan(const PbsProblem& problem) {
         throw_invalid("segment: " + std::to_string(problem.segment) +
                       " is larger than the CUDA planner supports (at most " +
                       std::to_string(kMaxSegment) + ")");
-    if (problem.head_dim > kMaxHeadDim)
+    if (problem.head_dim > kMaxHeadDim || problem.head_dim % 8 != 0)
         throw_invalid("head_dim: " + std::to_string(problem.head_dim) +
-                      " is larger than the CUDA planner supports (at most 256)");
+                      " is not supported by the CUDA planner (multiples of 8 up to 256)");
     if (problem.batch > 65535 || problem.heads_q > 65535)
         throw_invalid("pbs_plan: batch " + std::to_string(problem.batch) + " or heads " +
                       std::to_string(problem.heads_q) + " exceed 65535");
+    if (problem.block > kTcRows)
+        throw_invalid("block: " + std::to_string(problem.block) +
+                      " is larger than the CUDA planner supports (at most 128)");
     if (problem.batch * problem.heads_q * problem.seqlen == 0) return;
 
     PlanParams params{};
