@@ -169,12 +169,15 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     const int runs = max(steps, 1);
     auto tile_at = [&](int j) { return none ? KeyTile{} : fam.key_tile(range.begin + j); };
     auto token_of = [&](const KeyTile& kt) { return [&fam, &kt, none](int c) { return none ? -1 : fam.key_token(kt, c); }; };
-    // Families whose key rows come through an index array read the tokens of the tile after
-    // next while the tensor cores run (tok_load), so the copy never waits on them.
-    int tok_load[KvRowSplit<kBN, D, kThreads>::kCount];
-    auto fetch = [&](const KeyTile& kt) {
-        if constexpr (Family::kFetchAhead)
-            if (!fam.keys_are_runs()) fetch_tokens<kBN, D, kThreads>(tok_load, token_of(kt), tid);
+    // Families whose key rows come through an index array read the tokens of tile j into its
+    // slot of the key positions two steps ahead (while the tensor cores run), so the copy of
+    // tile j reads them from shared memory and never waits on device memory.
+    const bool gathered = Family::kFetchAhead && !fam.keys_are_runs();
+    auto fetch = [&](const KeyTile& kt, int j) {
+        if constexpr (Family::kFetchAhead) {
+            static_assert(Lay::kPositions, "fetched tokens live in the key positions");
+            if (gathered) fetch_tokens<kBN>(sPos + (j % kStages) * kBN, token_of(kt), tid);
+        }
     };
     auto load_kv_tile = [&](const KeyTile& kt, int j) {
         const int st = j % kStages;
@@ -186,8 +189,7 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
             load_kv_run<kBN, D, kThreads, Rows, Lay::kPositions>(sk, sv, positions, k_base, v_base, p.k_seq, p.v_seq,
                                                                   run, tid);
         } else if constexpr (Family::kFetchAhead) {
-            load_kv_fetched<kBN, D, kThreads, Rows, Lay::kPositions>(sk, sv, positions, k_base, v_base, p.k_seq,
-                                                                      p.v_seq, tok_load, tid);
+            load_kv_fetched<kBN, D, kThreads, Rows>(sk, sv, positions, k_base, v_base, p.k_seq, p.v_seq, tid);
         } else {
             load_kv<kBN, D, kThreads, Rows, Lay::kPositions>(sk, sv, positions, k_base, v_base, p.k_seq, p.v_seq,
                                                             token_of(kt), tid);
@@ -199,13 +201,14 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         load_rows_run<kBM, D, kThreads, Swizzled128Layout<kBM>>(sQ, q_base, p.q_seq, fam.query_run(), tid);
     else
         load_rows<kBM, D, kThreads, Swizzled128Layout<kBM>>(sQ, q_base, [&](int r) { return fam.q_offset(r); }, tid);
-    fetch(k_cur);
+    fetch(k_cur, 0);
+    if (gathered) __syncthreads();  // tile 0's tokens, before its copy
     load_kv_tile(k_cur, 0);
     common::cp_async_commit();
     KeyTile k_load = k_cur;
     if (runs > 1) {
         k_load = tile_at(1);
-        fetch(k_load);
+        fetch(k_load, 1);
     }
 
     // Descriptors: Q (this warpgroup's 64 rows) and K read along the head dim; V across keys.
@@ -230,7 +233,7 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     KeyTile k_after = k_load;  // tile j + 2, found while the GEMMs of step j run
     if (runs > 2) {
         k_after = tile_at(2);
-        fetch(k_after);
+        fetch(k_after, 2);
     }
     common::wgmma_wait<0>();
     common::fence_registers(s_acc);
@@ -260,7 +263,7 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         k_after = k_load;
         if (step + 2 < runs) {
             k_after = tile_at(step + 2);
-            fetch(k_after);
+            fetch(k_after, step + 2);  // slot of tile step - 1, whose mask ran last step
         }
         common::wgmma_wait<1>();  // S of this tile is done
         common::fence_registers(s_acc);

@@ -88,33 +88,28 @@ struct KvRowSplit {
     static_assert(kThreads % kChunksPerRow == 0 && kRows % kStep == 0, "even row split");
 };
 
-// Tokens of this thread's rows of a key tile, read ahead of the copy: where they come through
-// an index array in device memory, the reads are issued a step early and overlap the GEMMs.
-template <int kRows, int kD, int kThreads, int N, typename Token>
-__device__ __forceinline__ void fetch_tokens(int (&tokens)[N], Token token, int tid) {
-    using S = KvRowSplit<kRows, kD, kThreads>;
-    static_assert(N == S::kCount, "one token per row this thread copies");
-    const int r = tid / S::kChunksPerRow;
-#pragma unroll
-    for (int i = 0; i < S::kCount; ++i) tokens[i] = token(r + i * S::kStep);
+// Tokens of a key tile read ahead of its copy, one row per thread: thread r < kRows stores row
+// r's token in positions[r] (the tile's slot of the key positions in shared memory), where the
+// copy and the mask read it.
+template <int kRows, typename Token>
+__device__ __forceinline__ void fetch_tokens(int* positions, Token token, int tid) {
+    if (tid < kRows) positions[tid] = token(tid);
 }
 
-// load_kv from tokens fetched ahead (fetch_tokens).
-template <int kRows, int kD, int kThreads, typename Layout, bool kPositions, typename T, int N>
-__device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, int* positions, const T* k_base,
-                                                const T* v_base, int64_t k_stride, int64_t v_stride,
-                                                const int (&tokens)[N], int tid) {
+// load_kv from the tokens fetch_tokens stored: thread tid copies column chunk c of rows
+// r0 + i * kStep (KvRowSplit).
+template <int kRows, int kD, int kThreads, typename Layout, typename T>
+__device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, const int* positions, const T* k_base,
+                                                const T* v_base, int64_t k_stride, int64_t v_stride, int tid) {
     using S = KvRowSplit<kRows, kD, kThreads>;
-    static_assert(N == S::kCount, "one token per row this thread copies");
+    static_assert(kThreads >= kRows, "fetch_tokens stores one row per thread");
     const int r0 = tid / S::kChunksPerRow, c = tid % S::kChunksPerRow;
 #pragma unroll
     for (int i = 0; i < S::kCount; ++i) {
-        const int r = r0 + i * S::kStep, t = tokens[i];
+        const int r = r0 + i * S::kStep, t = positions[r];
         const bool valid = t >= 0;
         common::cp_async_16_zfill(Layout::chunk(sk, r, c), valid ? k_base + int64_t(t) * k_stride + c * 8 : k_base, valid);
         common::cp_async_16_zfill(Layout::chunk(sv, r, c), valid ? v_base + int64_t(t) * v_stride + c * 8 : v_base, valid);
-        if constexpr (kPositions)
-            if (c == 0) positions[r] = t;
     }
 }
 
