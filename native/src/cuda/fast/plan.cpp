@@ -205,14 +205,14 @@ Plan neighborhood_plan(const AttentionProblem& p) {
     Plan plan;
     plan.family = family_kind(p);
     const NeighborhoodGeometry& g = p.neighborhood;
-    // The 2-D and 3-D wgmma kernels hold their box state past the register file (the device
-    // compiler reports 136 and 384 bytes of stack at D128); they run only where no tile needs
-    // the mask, elsewhere the 64 x 64 mma.sync tiles measured faster (bench/NOTES.md).
+    // The 3-D wgmma kernel at D128 holds its box state past the register file (nvcc 13 reports
+    // 88 bytes of stack; 1-D and 2-D none): it runs only where no tile needs the mask,
+    // elsewhere the 64 x 64 mma.sync tiles measured faster (bench/NOTES.md).
     auto unmasked_on_128 = [&] {
         const NeighborhoodTileCount n = neighborhood_tile_count(g, best_neighborhood_tiles(g, 7, 7, kNeighborhoodMaskCost));
         return n.full_tiles == n.visited_tiles;
     };
-    if (use_sm90(p) && (g.rank == 1 || unmasked_on_128())) {
+    if (use_sm90(p) && (g.rank <= 2 || unmasked_on_128())) {
         plan.sm90 = true;
         plan.block_m = plan.block_n = kSm90Block;
     } else {
