@@ -10,7 +10,9 @@
 //   key_token(tile, c)             K/V sequence row of key row c (-1: absent)
 //   row_mask(r), allowed(m, tile, c, positions)   the element predicate
 //   kKeyPositions                  the loads store key tokens in shared memory for allowed()
-//   kFetchAhead                    key tokens come from device memory: read them a step early
+//   kFetchAhead                    key tokens come from device memory: read them a step early;
+//                                  tokens_clear(lo, hi) says a partial tile whose tokens lie in
+//                                  [lo, hi] needs no mask
 //   kRuns, query_run(), key_run(t) rows may form a RowRun (queries_are_runs(), keys_are_runs()
 //                                  say when): copied with address increments
 // Selectors (DenseSelect, BlockSparseSelect, NeighborhoodSelect) bind the tile sizes; the
@@ -155,6 +157,11 @@ struct BlockSparseFamily {
     __device__ RowMask row_mask(int r) const { return {mask.last_key(queries.token(r))}; }
     __device__ bool allowed(const RowMask& m, const KeyTile&, int c, const int* positions) const {
         return PositionMask::allowed(m.last, positions[c]);
+    }
+    // Every key of a tile whose tokens lie in [lo, hi] is present and allowed for every query of
+    // the tile: queries in order (the first is the least) and, under causal, hi visible to it.
+    __device__ bool tokens_clear(int lo, int hi) const {
+        return queries.index == nullptr && lo >= 0 && (!mask.causal || hi <= mask.last_key(queries.first));
     }
     __device__ bool queries_are_runs() const { return queries.index == nullptr; }
     __device__ RowRun query_run() const { return {queries.first, 1, queries.count - queries.first}; }

@@ -32,7 +32,8 @@ struct Sm90Layout {
     static constexpr int kWarpgroups = kBlockM / 64, kThreads = kWarpgroups * 128;
     static constexpr int kQBytes = kBlockM * D * 2, kKvBytes = kBlockN * D * 2;
     static constexpr bool kPositions = Select::template At<kBlockM, kBlockN>::kKeyPositions;
-    static constexpr size_t kPositionBytes = kPositions ? sizeof(int) * kStages * kBlockN : 0;
+    static constexpr int kPositionStride = kTokenSlotInts<kBlockN>;  // ints per ring slot
+    static constexpr size_t kPositionBytes = kPositions ? sizeof(int) * kStages * kPositionStride : 0;
     // +1024: the swizzle pattern repeats every 1024 bytes and tiles start on that boundary.
     static constexpr size_t kSmemBytes = 1024 + size_t(kQBytes) + size_t(2 * kStages) * kKvBytes + kPositionBytes;
     static_assert(D % 64 == 0, "the swizzled layout holds 64-column blocks");
@@ -137,7 +138,8 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     const uint32_t sQ = smem_base;
     const uint32_t sK = sQ + Lay::kQBytes;
     const uint32_t sV = sK + kStages * Lay::kKvBytes;
-    int* sPos = reinterpret_cast<int*>(smem_raw + (sV + kStages * Lay::kKvBytes - raw));  // [kStages][kBN]
+    int* sPos = reinterpret_cast<int*>(smem_raw + (sV + kStages * Lay::kKvBytes - raw));  // [kStages][kPositionStride]
+    constexpr int kPosStride = Lay::kPositionStride;
 
     const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
     const int wg = warp / 4;
@@ -176,13 +178,26 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     auto fetch = [&](const KeyTile& kt, int j) {
         if constexpr (Family::kFetchAhead) {
             static_assert(Lay::kPositions, "fetched tokens live in the key positions");
-            if (gathered) fetch_tokens<kBN>(sPos + (j % kStages) * kBN, token_of(kt), tid);
+            if (gathered) fetch_tokens<kBN>(sPos + (j % kStages) * kPosStride, token_of(kt), tid);
         }
+    };
+    // A partial tile skips the mask when its fetched tokens show every key present and allowed
+    // for every query of the tile (the family decides from the least and greatest token).
+    auto needs_mask = [&](const KeyTile& kt, int j) {
+        if (!fam.partial(kt)) return false;
+        if constexpr (Family::kFetchAhead) {
+            if (gathered) {
+                int lo, hi;
+                tile_token_bounds<kBN>(sPos + (j % kStages) * kPosStride, lo, hi);
+                return !fam.tokens_clear(lo, hi);
+            }
+        }
+        return true;
     };
     auto load_kv_tile = [&](const KeyTile& kt, int j) {
         const int st = j % kStages;
         const uint32_t sk = sK + st * Lay::kKvBytes, sv = sV + st * Lay::kKvBytes;
-        int* positions = sPos + st * kBN;
+        int* positions = sPos + st * kPosStride;
         using Rows = Swizzled128Layout<kBN>;
         if (Family::kRuns && fam.keys_are_runs()) {
             const RowRun run = none ? RowRun{0, 1, 0} : fam.key_run(kt);
@@ -237,7 +252,7 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     }
     common::wgmma_wait<0>();
     common::fence_registers(s_acc);
-    if (none || fam.partial(k_cur)) mask_tile<kNT>(s_acc, fam, k_cur, sPos, none, row0, t);
+    if (none || needs_mask(k_cur, 0)) mask_tile<kNT>(s_acc, fam, k_cur, sPos, none, row0, t);
     softmax_tile<kNT>(s_acc, rows, alpha, scale_log2);
     pack_p<T, kNT>(p_pack, s_acc);
     k_cur = k_load;
@@ -267,7 +282,7 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         }
         common::wgmma_wait<1>();  // S of this tile is done
         common::fence_registers(s_acc);
-        if (fam.partial(k_cur)) mask_tile<kNT>(s_acc, fam, k_cur, sPos + (step % kStages) * kBN, false, row0, t);
+        if (needs_mask(k_cur, step)) mask_tile<kNT>(s_acc, fam, k_cur, sPos + (step % kStages) * kPosStride, false, row0, t);
         softmax_tile<kNT>(s_acc, rows, alpha, scale_log2);
         common::wgmma_wait<0>();  // P V of the previous tile is done
         common::fence_registers(o_acc);

@@ -90,10 +90,36 @@ struct KvRowSplit {
 
 // Tokens of a key tile read ahead of its copy, one row per thread: thread r < kRows stores row
 // r's token in positions[r] (the tile's slot of the key positions in shared memory), where the
-// copy and the mask read it.
+// copy and the mask read it; each warp also stores the least and greatest of its 32 tokens in
+// positions[kRows + 2w], positions[kRows + 2w + 1] (tile_token_bounds folds them).
 template <int kRows, typename Token>
 __device__ __forceinline__ void fetch_tokens(int* positions, Token token, int tid) {
-    if (tid < kRows) positions[tid] = token(tid);
+    static_assert(kRows % 32 == 0, "whole warps fetch");
+    if (tid < kRows) {
+        const int t = token(tid);
+        positions[tid] = t;
+        const int lo = __reduce_min_sync(0xffffffffu, t), hi = __reduce_max_sync(0xffffffffu, t);
+        if (tid % 32 == 0) {
+            positions[kRows + 2 * (tid / 32)] = lo;
+            positions[kRows + 2 * (tid / 32) + 1] = hi;
+        }
+    }
+}
+
+// Shared-memory ints per tile slot of fetched tokens: the tokens, then the per-warp bounds.
+template <int kRows>
+constexpr int kTokenSlotInts = kRows + 2 * (kRows / 32);
+
+// The least and greatest token fetch_tokens stored for a tile.
+template <int kRows>
+__device__ __forceinline__ void tile_token_bounds(const int* positions, int& lo, int& hi) {
+    lo = positions[kRows];
+    hi = positions[kRows + 1];
+#pragma unroll
+    for (int w = 1; w < kRows / 32; ++w) {
+        lo = min(lo, positions[kRows + 2 * w]);
+        hi = max(hi, positions[kRows + 2 * w + 1]);
+    }
 }
 
 // load_kv from the tokens fetch_tokens stored: thread tid copies column chunk c of rows
