@@ -480,6 +480,29 @@ __global__ void __launch_bounds__(kThreads) block_scores_kernel(const PlanParams
     }
 }
 
+// Exclusive prefix sum of x over the block's threads in thread order (a shuffle scan in each
+// warp, then the warp totals in order); total gets the sum over all threads. Every thread calls
+// it; `warp_total` holds blockDim.x / 32 floats.
+__device__ float block_exclusive_scan(float x, float* warp_total, float& total) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+#pragma unroll
+    for (int offset = 1; offset < 32; offset <<= 1) {
+        const float y = __shfl_up_sync(0xffffffffu, x, offset);
+        if (lane >= offset) x += y;
+    }
+    __syncthreads();  // warp_total is free
+    if (lane == 31) warp_total[warp] = x;
+    __syncthreads();
+    float base = 0.f;
+    total = 0.f;
+    for (int w = 0; w < warps; ++w) {
+        if (w < warp) base += warp_total[w];
+        total += warp_total[w];
+    }
+    const float before = __shfl_up_sync(0xffffffffu, x, 1);
+    return lane == 0 ? base : base + before;
+}
+
 // Shared bytes of the selection kernel for `candidates` earlier-segment blocks.
 size_t select_smem_bytes(int64_t candidates, int64_t num_blocks) {
     const size_t size = static_cast<size_t>(next_power_of_two(candidates));
@@ -500,7 +523,7 @@ __global__ void __launch_bounds__(kThreads) select_blocks_kernel(const PlanParam
     float* partial = reinterpret_cast<float*>(index + size);
     unsigned char* keep = reinterpret_cast<unsigned char*>(partial + kThreads / 32);
     __shared__ float normalizer;
-    __shared__ float chunk_total[kThreads];
+    __shared__ float warp_total[kThreads / 32];
     __shared__ int32_t keep_count, list_count;
 
     for (int64_t j = threadIdx.x; j < p.num_blocks; j += blockDim.x) keep[j] = 0;
@@ -525,14 +548,10 @@ __global__ void __launch_bounds__(kThreads) select_blocks_kernel(const PlanParam
     const int32_t hi = min(static_cast<int32_t>(candidates), lo + per);
     float local = 0.f;
     for (int32_t e = lo; e < hi; ++e) local += expf(score[e] - top);
-    chunk_total[threadIdx.x] = local;
     if (threadIdx.x == 0) keep_count = static_cast<int32_t>(candidates);
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        float sum = 0.f;
-        for (int w = 0; w < kThreads; ++w) sum += chunk_total[w];
-        normalizer = sum;
-    }
+    float total = 0.f;
+    block_exclusive_scan(local, warp_total, total);
+    if (threadIdx.x == 0) normalizer = total;
     __syncthreads();
     for (int32_t e = threadIdx.x; e < candidates; e += blockDim.x)
         score[e] = expf(score[e] - top) / normalizer;
@@ -543,10 +562,7 @@ __global__ void __launch_bounds__(kThreads) select_blocks_kernel(const PlanParam
     if (p.tau < 1.f) {
         local = 0.f;
         for (int32_t e = lo; e < hi; ++e) local += score[e];
-        chunk_total[threadIdx.x] = local;
-        __syncthreads();
-        float cumulative = 0.f;
-        for (int w = 0; w < static_cast<int>(threadIdx.x); ++w) cumulative += chunk_total[w];
+        float cumulative = block_exclusive_scan(local, warp_total, total);
         for (int32_t e = lo; e < hi; ++e) {
             cumulative += score[e];
             if (cumulative >= p.tau) {
