@@ -57,7 +57,8 @@ public class CudaTests
         var lse = torch.empty(new long[] { 1, heads, seq }, ScalarType.Float32, q.device);
         var output = torch.empty_like(q);
 
-        TorchAttention.BlockSparse(q, k, v, output, mask, lse, new AttentionOptions { Causal = true });
+        TorchAttention.BlockSparse(q, k, v, output, mask, lse, new AttentionOptions { Causal = true },
+            layout: TensorLayout.BSHD);
         torch.cuda.synchronize();
 
         var tokens = TokenMask(mask, 1, heads, seq, seq, causal: true);
