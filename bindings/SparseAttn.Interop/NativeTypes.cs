@@ -107,7 +107,7 @@ internal struct sa_attention_options
     public nint workspace;
     public nuint workspace_bytes;
     public int num_threads;
-    public int reserved;
+    public int causal_alignment;
 }
 
 /// <summary>Mirror of <c>sa_neighborhood_params</c> (64 bytes).</summary>

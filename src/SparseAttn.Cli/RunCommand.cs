@@ -354,7 +354,7 @@ internal static class RunCommand
         private AttentionOptions Options(KernelChoice kernel) => new()
         {
             Causal = Causal,
-            Scale = s.Scale,
+            Scale = s.Scale == 0 ? null : s.Scale,
             NumThreads = s.Threads,
             Kernel = kernel,
         };
@@ -446,7 +446,7 @@ internal static class RunCommand
                     break;
                 case "pbs":
                     RequireSelfAttention();
-                    var options = new PbsOptions { Block = s.Block, Segment = s.Segment, Tau = s.Tau, Scale = s.Scale };
+                    var options = new PbsOptions { Block = s.Block, Segment = s.Segment, Tau = s.Tau, Scale = s.Scale == 0 ? null : s.Scale };
                     var watch = Stopwatch.StartNew();
                     if (s.Device == DeviceKind.Cpu)
                     {

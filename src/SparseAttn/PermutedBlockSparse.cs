@@ -15,8 +15,8 @@ public sealed record PbsOptions
     /// <summary>Cumulative block-score threshold in (0, 1]: the fewest blocks whose scores reach it are kept.</summary>
     public float Tau { get; init; } = 0.9f;
 
-    /// <summary>Softmax scale of the importance and block scores; 0 means 1/sqrt(D).</summary>
-    public float Scale { get; init; }
+    /// <summary>Softmax scale of the importance and block scores, finite and positive; null (the default) means 1/sqrt(D).</summary>
+    public float? Scale { get; init; }
 
     internal void Validate(string parameterName)
     {
@@ -33,10 +33,10 @@ public sealed record PbsOptions
         {
             throw new ArgumentOutOfRangeException(parameterName, Tau, $"{parameterName}.Tau = {Tau} must be in (0, 1].");
         }
-        if (Scale != 0 && !(float.IsFinite(Scale) && Scale > 0))
+        if (Scale is { } scale && !(float.IsFinite(scale) && scale > 0))
         {
-            throw new ArgumentOutOfRangeException(parameterName, Scale,
-                $"{parameterName}.Scale = {Scale} must be 0 (meaning 1/sqrt(D)) or finite and positive.");
+            throw new ArgumentOutOfRangeException(parameterName, scale,
+                $"{parameterName}.Scale = {scale} must be finite and positive (null means 1/sqrt(D)).");
         }
     }
 
@@ -45,7 +45,7 @@ public sealed record PbsOptions
         block = Block,
         segment = Segment,
         tau = Tau,
-        scale = Scale,
+        scale = Scale ?? 0f,
         stream = stream?.Handle ?? 0,
     };
 }

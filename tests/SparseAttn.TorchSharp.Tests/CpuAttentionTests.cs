@@ -65,6 +65,23 @@ public class CpuAttentionTests
         AssertClose(output, Sdpa(q, k, v, causal: causal), Float32Tolerance, "dense, no layout given");
     }
 
+    [TestCase(1, 13, 41, 3, 3, 32, TestName = "Top-left causal equals torch is_causal, S_q < S_k")]
+    [TestCase(2, 50, 21, 4, 2, 16, TestName = "Top-left causal equals torch is_causal, S_q > S_k")]
+    [TestCase(1, 33, 33, 2, 1, 64, TestName = "Top-left causal equals torch is_causal, S_q == S_k")]
+    public void TopLeftCausalMatchesTorchIsCausal(int b, int sq, int sk, int hq, int hkv, int d)
+    {
+        var q = Random(ScalarType.Float32, b, hq, sq, d);
+        var k = Random(ScalarType.Float32, b, hkv, sk, d);
+        var v = Random(ScalarType.Float32, b, hkv, sk, d);
+        var options = new AttentionOptions { Causal = true, CausalAlignment = CausalAlignment.TopLeft };
+
+        var (actual, lse) = TorchAttention.DenseWithLse(q, k, v, options);
+
+        AssertClose(actual, Sdpa(q, k, v, causal: true), Float32Tolerance, "top-left causal against torch's is_causal");
+        var topLeft = torch.ones(new long[] { sq, sk }, ScalarType.Bool).tril();
+        AssertClose(lse, Lse(q, k, topLeft), Float32Tolerance, "top-left causal LSE");
+    }
+
     [Test]
     public void DenseOnBshdTensorsMatchesTorchSdpa()
     {
