@@ -8,7 +8,8 @@
 #   gpu-bundle  publish the test executable self-contained for linux-x64 and pack what a GPU
 #               machine needs to build the native library with its own nvcc and run the tests
 #   pack        NuGet packages into artifacts/packages (native library for every GPU from sm_80)
-#   sample      pack, then restore and run samples/HelloAttention from those packages
+#   sample      pack, then restore and run samples/HelloAttention from those packages, and
+#               samples/HelloTorch as a fresh app outside the repository (TorchSharp-cpu)
 #   docs        regenerate the API reference docs/api/*.md from the XML doc comments
 #   report      benchmark plots (bench/plots) and the README table from bench/results
 #   clean       remove build outputs
@@ -239,6 +240,45 @@ verb_sample() {
   dotnet restore samples/HelloAttention --force
   # The package's own native library, not a build tree's.
   env -u SPARSEATTN_NATIVE_PATH dotnet run -c Release --no-restore --project samples/HelloAttention -- "$@"
+  sample_torch
+}
+
+# samples/HelloTorch as a fresh console app outside the repository: it sees no repository file, only
+# the packages of the local feed (and TorchSharp from the registry), so the LibTorchSharp loader fix
+# must come from the SparseAttn.TorchSharp package itself (its buildTransitive targets).
+sample_torch() {
+  local version dir packages="$ROOT/build/sample-packages" fallback="" output
+  version="$(cat "$ROOT/VERSION")"
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/sparseattn-hellotorch.XXXXXX")"
+  log "sample: HelloTorch in $dir on the SparseAttn.TorchSharp $version package"
+  cp "$ROOT"/samples/HelloTorch/HelloTorch.csproj "$ROOT"/samples/HelloTorch/Program.cs "$dir/"
+  # Packages already in the user's cache (TorchSharp, libtorch: ~1 GB) are read from there, never copied.
+  [ -d "$HOME/.nuget/packages" ] && fallback="<fallbackPackageFolders><add key=\"user\" value=\"$HOME/.nuget/packages\" /></fallbackPackageFolders>"
+  cat > "$dir/nuget.config" <<XML
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <config><add key="globalPackagesFolder" value="$packages" /></config>
+  $fallback
+  <packageSources>
+    <clear />
+    <add key="sparseattn-local" value="$ARTIFACTS/packages" />
+    <add key="nuget.org" value="https://api.nuget.org/v3/index.json" protocolVersion="3" />
+  </packageSources>
+  <packageSourceMapping>
+    <packageSource key="sparseattn-local"><package pattern="SparseAttn" /><package pattern="SparseAttn.*" /></packageSource>
+    <packageSource key="nuget.org"><package pattern="*" /></packageSource>
+  </packageSourceMapping>
+</configuration>
+XML
+  (cd "$dir" && dotnet restore -p:SparseAttnVersion="$version" --force >/dev/null)
+  # The SparseAttn packages must be the fresh ones of this pack (extracted into $packages, whose
+  # SparseAttn folders verb_sample removed), not copies from another cache.
+  [ -d "$packages/sparseattn.torchsharp/$version" ] || {
+    echo "HelloTorch did not restore the freshly packed SparseAttn.TorchSharp into $packages" >&2; return 1; }
+  output="$(cd "$dir" && env -u SPARSEATTN_NATIVE_PATH dotnet run -c Release --no-restore -p:SparseAttnVersion="$version" 2>&1)" || {
+    echo "$output"; echo "HelloTorch failed (its folder is kept: $dir)" >&2; return 1; }
+  echo "$output"
+  rm -rf "$dir"
 }
 
 verb_docs() {
