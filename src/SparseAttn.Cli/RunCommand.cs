@@ -670,7 +670,7 @@ internal static class RunCommand
                     break;
                 default:
                     var seq = plan!.SequenceLength;
-                    var baseIndex = ((long)b * plan.Heads + h) * seq;
+                    var baseIndex = checked((int)(((long)b * plan.Heads + h) * seq));
                     for (var j = 0; j < seq; j++)
                     {
                         var t = plan.KeyPermutation[baseIndex + j];

@@ -50,6 +50,19 @@ public static class TorchAttention
     /// <param name="v">Values [B, H_kv, S_k, D] in the layout.</param>
     /// <param name="options">Scale, causal, stream, kernel choice; null for the defaults.</param>
     /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of q, k and v.</param>
+    /// <returns>The output, a new tensor like <paramref name="q"/> (same dtype, device and layout).</returns>
+    /// <exception cref="ArgumentNullException">A tensor is null.</exception>
+    /// <exception cref="ArgumentException">A dtype, device, rank, shape or stride that does not fit the layout; the
+    /// message names the argument and shows torch's shapes.</exception>
+    /// <example>
+    /// Tensors in torch's [B, H, S, D] order, causal as torch's is_causal:
+    /// <code>
+    /// var q = torch.randn(1, 8, 128, 64);
+    /// var k = torch.randn(1, 2, 512, 64);
+    /// var v = torch.randn(1, 2, 512, 64);
+    /// var output = TorchAttention.Dense(q, k, v, new AttentionOptions { Causal = true, CausalAlignment = CausalAlignment.TopLeft });
+    /// </code>
+    /// </example>
     public static Tensor Dense(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null,
         TensorLayout layout = TensorLayout.BHSD)
     {
