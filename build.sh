@@ -292,7 +292,7 @@ XML
       -p:CustomAfterMicrosoftCommonTargets="$files_targets" \
       -p:SparseAttnToolNativeLibrary="$PACK_LIB" -p:SparseAttnToolRid=linux-x64 \
       -p:SparseAttnToolNativeName=libsparseattn.so \
-      -p:SparseAttnNativeCuda="$native_cuda" -p:SparseAttnRuntimeIds="$rids"
+      -p:SparseAttnNativeCuda="$native_cuda" -p:SparseAttnRuntimeIds="${rids//;/%3B}"
   done
   for pkg in "$out"/*.nupkg "$out"/*.snupkg; do
     [ -f "$pkg" ] || continue
