@@ -49,8 +49,8 @@ public enum CausalAlignment
 
     /// <summary>
     /// Query i sees key j iff j &lt;= i (torch's scaled_dot_product_attention is_causal, FlexAttention's
-    /// q_idx &gt;= kv_idx). On CUDA, packed variable-length and block-sparse calls with S_q != S_k do not
-    /// support it (<see cref="NotSupportedException"/>).
+    /// q_idx &gt;= kv_idx). On CUDA, packed variable-length calls and block-sparse calls with S_q != S_k do
+    /// not support it (<see cref="NotSupportedException"/>); the CPU backend runs every call with it.
     /// </summary>
     TopLeft = 1,
 }

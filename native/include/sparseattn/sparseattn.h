@@ -187,8 +187,8 @@ typedef struct sa_attention_options {
     size_t workspace_bytes;
     int32_t num_threads;       /* CPU backend: 0 = all hardware threads */
     int32_t causal_alignment;  /* sa_causal_alignment, used when causal = 1. CUDA: top-left
-                                  with S_q != S_k runs for dense calls; varlen and block-sparse
-                                  calls return SA_ERROR_UNSUPPORTED for it (CPU: every call) */
+                                  runs for dense calls; varlen calls, and block-sparse calls with
+                                  S_q != S_k, return SA_ERROR_UNSUPPORTED for it (CPU: all run) */
 } sa_attention_options;
 
 /* Fills options with the defaults (scale 0, not causal, bottom-right alignment, default stream,

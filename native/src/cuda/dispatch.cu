@@ -25,15 +25,16 @@ BottomRightParts as_bottom_right(const AttentionProblem& p) {
     BottomRightParts r;
     AttentionProblem a = p;
     a.causal_top_left = false;
-    if (!p.causal_top_left || p.seqlen_q == p.seqlen_k) {
-        r.part[r.count++] = a;
-        return r;
-    }
-    if (p.cu_seqlens_q != nullptr)
+    // Varlen: seqlen_q/k are only bounds and each sequence's lengths live on the device.
+    if (p.causal_top_left && p.cu_seqlens_q != nullptr)
         throw Error(SA_ERROR_UNSUPPORTED,
                     "top-left causal alignment is not supported for packed variable-length calls "
                     "on CUDA (the sequence lengths live on the device); use bottom-right alignment "
                     "or the CPU backend");
+    if (!p.causal_top_left || p.seqlen_q == p.seqlen_k) {
+        r.part[r.count++] = a;
+        return r;
+    }
     if (p.seqlen_q < p.seqlen_k) {
         a.seqlen_k = p.seqlen_q;
         r.part[r.count++] = a;
