@@ -94,7 +94,10 @@ function Invoke-Pack {
     $major = [int]([regex]::Match((& nvcc --version | Out-String), 'release (\d+)\.').Groups[1].Value)
     $archs = if ($env:CUDA_ARCHS) { $env:CUDA_ARCHS } elseif ($major -ge 12) { "80;90a" } else { "80;90" }
     $argv += @("-DSPARSEATTN_CUDA=ON", "-DCMAKE_CUDA_ARCHITECTURES=$archs")
-  } elseif ($Cuda -eq "ON") { throw "SPARSEATTN_CUDA=ON but nvcc is not on PATH" } else { $argv += "-DSPARSEATTN_CUDA=OFF" }
+    $nativeCuda = "true"
+  } elseif ($Cuda -eq "ON") { throw "SPARSEATTN_CUDA=ON but nvcc is not on PATH" } else { $argv += "-DSPARSEATTN_CUDA=OFF"; $nativeCuda = "false" }
+  # The runtime packages SparseAttn depends on (as in build.sh): this machine's unless SPARSEATTN_RUNTIME_IDS says more.
+  $rids = if ($env:SPARSEATTN_RUNTIME_IDS) { $env:SPARSEATTN_RUNTIME_IDS } else { "win-x64" }
   Log "native library for the packages in build/native-pack"
   Invoke-Checked cmake $argv
   Invoke-Checked cmake @("--build", $dir, "--config", "Release", "-j", "$Jobs")
@@ -104,8 +107,11 @@ function Invoke-Pack {
   if ($dumpbin -and ((& dumpbin /dependents $lib | Out-String) -match 'cudart')) { throw "$lib depends on the shared CUDA runtime" }
   $pk = Join-Path $Artifacts "packages"
   New-Item -ItemType Directory -Force $pk | Out-Null
-  Get-ChildItem $pk -Include "*.nupkg", "*.snupkg" -Recurse | Remove-Item -Force
-  Invoke-Checked dotnet @("pack", "bindings/SparseAttn.Runtime.win-x64", "-c", "Release", "-o", $pk, "-p:NativeLibraryPath=$lib")
+  $keep = @($rids -split ';' | Where-Object { $_ -and $_ -ne "win-x64" } | ForEach-Object { "SparseAttn.Runtime.$_.$((Get-Content (Join-Path $Root 'VERSION')).Trim()).nupkg" })
+  Get-ChildItem $pk -Include "*.nupkg", "*.snupkg" -Recurse | Where-Object { $keep -notcontains $_.Name } | Remove-Item -Force
+  foreach ($k in $keep) { if (-not (Test-Path (Join-Path $pk $k))) { throw "SPARSEATTN_RUNTIME_IDS lists a runtime whose package $k is not in artifacts/packages" } }
+  Invoke-Checked dotnet @("pack", "bindings/SparseAttn.Runtime.win-x64", "-c", "Release", "-o", $pk, "-p:NativeLibraryPath=$lib",
+    "-p:SparseAttnNativeCuda=$nativeCuda")
   # README and LICENSE go into every package, also from projects that do not list them (same file as build.sh).
   $filesTargets = Join-Path $Root "build/pack/PackageFiles.targets"
   New-Item -ItemType Directory -Force (Split-Path $filesTargets) | Out-Null
@@ -116,7 +122,7 @@ function Invoke-Pack {
     if (-not (Test-Path "$p/$(Split-Path $p -Leaf).csproj")) { Write-Output "skipping $p (no project yet)"; continue }
     Invoke-Checked dotnet @("pack", $p, "-c", "Release", "-o", $pk, "-p:IncludeSymbols=true", "-p:SymbolPackageFormat=snupkg",
       "-p:CustomAfterMicrosoftCommonTargets=$filesTargets", "-p:SparseAttnToolNativeLibrary=$lib", "-p:SparseAttnToolRid=win-x64",
-      "-p:SparseAttnToolNativeName=sparseattn.dll")
+      "-p:SparseAttnToolNativeName=sparseattn.dll", "-p:SparseAttnNativeCuda=$nativeCuda", "-p:SparseAttnRuntimeIds=$($rids -replace ';', '%3B')")
   }
   Get-ChildItem $pk
 }

@@ -8,7 +8,8 @@
 #   gpu-bundle  publish the test executable self-contained for linux-x64 and pack what a GPU
 #               machine needs to build the native library with its own nvcc and run the tests
 #   pack        NuGet packages into artifacts/packages (native library for every GPU from sm_80)
-#   sample      pack, then restore and run samples/HelloAttention from those packages
+#   sample      pack, then restore and run samples/HelloAttention from those packages, and
+#               samples/HelloTorch as a fresh app outside the repository (TorchSharp-cpu)
 #   docs        regenerate the API reference docs/api/*.md from the XML doc comments
 #   report      benchmark plots (bench/plots) and the README table from bench/results
 #   clean       remove build outputs
@@ -52,61 +53,103 @@ verb_demo() {
   dotnet run -c "$CONFIG" --project src/SparseAttn.Demo -- "$@"
 }
 
-# Prints "passed failed skipped" from a JUnit XML (ctest) or TRX (Microsoft.Testing.Platform) file.
-count_results() {
+# Reads a JUnit XML (ctest) or TRX (Microsoft.Testing.Platform) file. Prints "passed failed skipped"
+# on the first line, then a summary for people: every failure with its message (the first lines),
+# and the skip reasons grouped, each once with its count.
+summarize_results() {
   python3 - "$1" <<'PY'
-import sys, xml.etree.ElementTree as ET
+import collections, re, sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
-tag = root.tag.split('}')[-1]
-p = f = s = 0
-if tag == 'TestRun':  # TRX
+local = lambda e: e.tag.split('}')[-1]
+passed = 0
+failures, skips = [], collections.Counter()
+def text_of(e, names):
+    for c in e.iter():
+        if local(c) in names and c.text and c.text.strip():
+            return c.text.strip()
+    return ""
+if local(root) == 'TestRun':  # TRX
     for r in root.iter():
-        if r.tag.split('}')[-1] == 'UnitTestResult':
-            o = r.get('outcome', '')
-            if o == 'Passed': p += 1
-            elif o in ('NotExecuted', 'Inconclusive', 'Skipped'): s += 1
-            else: f += 1
+        if local(r) != 'UnitTestResult':
+            continue
+        o = r.get('outcome', '')
+        if o == 'Passed':
+            passed += 1
+        elif o in ('NotExecuted', 'Inconclusive', 'Skipped'):
+            skips[text_of(r, ('Message',)) or '(no reason given)'] += 1
+        else:
+            failures.append((r.get('testName', '?'), text_of(r, ('Message',)) + "\n" + text_of(r, ('StackTrace',))))
 else:  # JUnit
     for case in root.iter('testcase'):
-        kids = {c.tag for c in case}
-        if 'failure' in kids or 'error' in kids: f += 1
-        elif 'skipped' in kids or case.get('status') in ('notrun', 'disabled'): s += 1
-        else: p += 1
-print(p, f, s)
+        kids = {local(c): c for c in case}
+        if 'failure' in kids or 'error' in kids:
+            e = kids.get('failure', kids.get('error'))
+            failures.append((case.get('name', '?'), (e.get('message') or '') + "\n" + text_of(case, ('system-out',))))
+        elif 'skipped' in kids or case.get('status') in ('notrun', 'disabled'):
+            out = text_of(case, ('system-out',))
+            m = re.search(r'skipped: (.*)', out)
+            skips[m.group(1).strip() if m else (kids['skipped'].get('message') if 'skipped' in kids else 'not run')] += 1
+        else:
+            passed += 1
+print(passed, len(failures), sum(skips.values()))
+for name, detail in failures:
+    lines = [l for l in detail.strip().splitlines() if l.strip()]
+    print(f"  FAILED {name}")
+    for l in lines[:15]:
+        print(f"      {l}")
+    if len(lines) > 15:
+        print(f"      ... ({len(lines) - 15} more lines in the log)")
+for reason, n in skips.most_common():
+    reason = re.sub(r'^SetUp : ', '', reason.splitlines()[0])
+    print(f"  skipped {n}: {reason}")
 PY
+}
+
+# Runs one test step with its output in a log file: shown whole only when the step produced no
+# results (a build error), otherwise summarized from the results file.
+run_logged() {
+  local log="$1"; shift
+  "$@" >"$log" 2>&1
+}
+
+add_results() {  # add_results <label> <results file> <log>
+  local label="$1" file="$2" log="$3" p f s summary
+  if [ -f "$file" ]; then
+    summary="$(summarize_results "$file")"
+    read -r p f s <<<"$(head -1 <<<"$summary")"
+    echo "$label: $p passed, $f failed, $s skipped"
+    tail -n +2 <<<"$summary"
+    total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
+  else
+    echo "$label produced no results; its output ($log):"
+    tail -n 60 "$log"
+    total_f=$((total_f + 1))
+  fi
 }
 
 verb_test() {
   build_native
   local results="$ROOT/build/test-results"
   rm -rf "$results"; mkdir -p "$results"
-  local total_p=0 total_f=0 total_s=0 p f s rc=0
+  total_p=0 total_f=0 total_s=0
+  local rc=0
 
-  log "native C ABI tests (ctest)"
-  ctest --test-dir "$NATIVE_BUILD" --output-on-failure -j "$JOBS" --output-junit "$results/ctest.xml" || rc=1
-  if [ -f "$results/ctest.xml" ]; then
-    read -r p f s < <(count_results "$results/ctest.xml")
-    echo "ctest: $p passed, $f failed, $s skipped"
-    total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
-  else
-    echo "ctest produced no results"; total_f=$((total_f + 1))
-  fi
+  log "native C ABI tests (ctest; output in build/test-results/ctest.log)"
+  run_logged "$results/ctest.log" ctest --test-dir "$NATIVE_BUILD" --output-on-failure -j "$JOBS" \
+    --output-junit "$results/ctest.xml" || rc=1
+  add_results ctest "$results/ctest.xml" "$results/ctest.log"
 
   local proj name
   for proj in tests/*/*.csproj; do
     name="$(basename "$proj" .csproj)"
-    log "NUnit tests: $name (dotnet test)"
-    dotnet test --project "$proj" -c "$CONFIG" \
+    log "NUnit tests: $name (dotnet test; output in build/test-results/$name.log)"
+    run_logged "$results/$name.log" dotnet test --project "$proj" -c "$CONFIG" \
       --results-directory "$results/$name" --report-trx --report-trx-filename "$name.trx" "$@" || rc=1
-    if [ -f "$results/$name/$name.trx" ]; then
-      read -r p f s < <(count_results "$results/$name/$name.trx")
-      echo "$name: $p passed, $f failed, $s skipped"
-      total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
-    else
-      echo "$name produced no results"; total_f=$((total_f + 1))
-    fi
+    add_results "$name" "$results/$name/$name.trx" "$results/$name.log"
   done
 
+  [ "$rc" -eq 0 ] || [ "$total_f" -ne 0 ] ||
+    echo "a test step exited with an error although no test failed: see its log in build/test-results"
   echo "$total_p passed, $total_f failed, $total_s skipped"
   [ "$total_f" -eq 0 ] && [ "$rc" -eq 0 ]
 }
@@ -157,6 +200,7 @@ build_native_pack() {
     cuda=OFF
   fi
   args+=(-DSPARSEATTN_CUDA="$cuda")
+  PACK_CUDA="$cuda"
   command -v ninja >/dev/null 2>&1 && [ ! -f "$dir/Makefile" ] && args+=(-G Ninja)
   log "native library for the packages (CUDA $cuda${CUDA_ARCHS:+, archs $CUDA_ARCHS}) in build/native-pack"
   cmake "${args[@]}" >/dev/null
@@ -181,13 +225,45 @@ list_package() {
   python3 -c 'import sys, zipfile; [print("  " + n) for n in zipfile.ZipFile(sys.argv[1]).namelist()]' "$1"
 }
 
+# Relative links and images of a packaged README point into a repository the package does not carry.
+check_package_readme() {
+  python3 - "$1" <<'PY'
+import re, sys, zipfile
+text = zipfile.ZipFile(sys.argv[1]).read("README.md").decode("utf-8")
+bad = [m.group(1) for m in re.finditer(r"\]\(([^)\s]+)\)", text)
+       if not re.match(r"(https?://|mailto:|#)", m.group(1))]
+if bad:
+    print("  README.md has repository-relative links: " + ", ".join(bad), file=sys.stderr)
+    sys.exit(1)
+PY
+}
+
 verb_pack() {
   build_native_pack
-  local out="$ARTIFACTS/packages" proj pkg files missing=0
+  local out="$ARTIFACTS/packages" proj pkg files missing=0 version rid rids keep=()
+  version="$(cat "$ROOT/VERSION")"
+  # The runtime packages the SparseAttn package depends on (default: this machine's). Packages of
+  # other runtimes are packed on their own machines (./build.ps1 pack) and copied into
+  # artifacts/packages first; they are kept, and pack fails when one is missing.
+  rids="${SPARSEATTN_RUNTIME_IDS:-linux-x64}"
   mkdir -p "$out"
-  rm -f "$out"/*.nupkg "$out"/*.snupkg
-  log "NuGet packages (version $(cat "$ROOT/VERSION")) into artifacts/packages"
-  dotnet pack bindings/SparseAttn.Runtime.linux-x64 -c Release -o "$out" -p:NativeLibraryPath="$PACK_LIB"
+  for rid in ${rids//;/ }; do
+    [ "$rid" = linux-x64 ] || keep+=("SparseAttn.Runtime.$rid.$version.nupkg")
+  done
+  for pkg in "$out"/*.nupkg "$out"/*.snupkg; do
+    [ -f "$pkg" ] || continue
+    [[ " ${keep[*]} " == *" $(basename "$pkg") "* ]] || rm -f "$pkg"
+  done
+  for rid in ${rids//;/ }; do
+    [ "$rid" = linux-x64 ] || [ -f "$out/SparseAttn.Runtime.$rid.$version.nupkg" ] || {
+      echo "SPARSEATTN_RUNTIME_IDS lists $rid but artifacts/packages has no SparseAttn.Runtime.$rid.$version.nupkg" \
+        "(pack it on a $rid machine and copy it there)" >&2; return 1; }
+  done
+  local native_cuda=false
+  [ "$PACK_CUDA" = ON ] && native_cuda=true
+  log "NuGet packages (version $version, native library: $([ "$native_cuda" = true ] && echo "CPU and CUDA" || echo "CPU ONLY")) into artifacts/packages"
+  dotnet pack bindings/SparseAttn.Runtime.linux-x64 -c Release -o "$out" -p:NativeLibraryPath="$PACK_LIB" \
+    -p:SparseAttnNativeCuda="$native_cuda"
   # README and LICENSE go into every package, also from projects that do not list them.
   local files_targets="$ROOT/build/pack/PackageFiles.targets"
   mkdir -p "$(dirname "$files_targets")"
@@ -198,7 +274,7 @@ verb_pack() {
     <PackageLicenseFile Condition="'$(PackageLicenseFile)' == '' and '$(PackageLicenseExpression)' == ''">LICENSE</PackageLicenseFile>
   </PropertyGroup>
   <ItemGroup Condition="'$(IsPackable)' == 'true'">
-    <None Include="$(RepositoryRoot)README.md" Pack="true" PackagePath="" Visible="false"
+    <None Include="$(SparseAttnPackageReadme)" Pack="true" PackagePath="README.md" Visible="false"
           Condition="'$(PackageReadmeFile)' == 'README.md' and '@(None->WithMetadataValue('Filename', 'README'))' == ''" />
     <None Include="$(RepositoryRoot)LICENSE" Pack="true" PackagePath="" Visible="false"
           Condition="'$(PackageLicenseFile)' == 'LICENSE' and '@(None->WithMetadataValue('Filename', 'LICENSE'))' == ''" />
@@ -215,7 +291,8 @@ XML
     dotnet pack "$proj" -c Release -o "$out" -p:IncludeSymbols=true -p:SymbolPackageFormat=snupkg \
       -p:CustomAfterMicrosoftCommonTargets="$files_targets" \
       -p:SparseAttnToolNativeLibrary="$PACK_LIB" -p:SparseAttnToolRid=linux-x64 \
-      -p:SparseAttnToolNativeName=libsparseattn.so
+      -p:SparseAttnToolNativeName=libsparseattn.so \
+      -p:SparseAttnNativeCuda="$native_cuda" -p:SparseAttnRuntimeIds="${rids//;/%3B}"
   done
   for pkg in "$out"/*.nupkg "$out"/*.snupkg; do
     [ -f "$pkg" ] || continue
@@ -225,10 +302,13 @@ XML
       *.nupkg)
         for f in README.md LICENSE; do
           grep -qx "  $f" <<<"$files" || { echo "  MISSING: $f" >&2; missing=1; }
-        done ;;
+        done
+        grep -qx "  README.md" <<<"$files" && { check_package_readme "$pkg" || missing=1; } ;;
     esac
   done
-  [ "$missing" -eq 0 ] || { echo "some packages lack README.md or LICENSE" >&2; return 1; }
+  [ "$missing" -eq 0 ] || { echo "some packages lack README.md or LICENSE, or link into the repository" >&2; return 1; }
+  echo "SparseAttn $version depends on the runtime packages of: ${rids//;/, } (SPARSEATTN_RUNTIME_IDS);" \
+    "other runtimes get the resolver's message naming their SparseAttn.Runtime.<rid> package"
 }
 
 verb_sample() {
@@ -239,6 +319,45 @@ verb_sample() {
   dotnet restore samples/HelloAttention --force
   # The package's own native library, not a build tree's.
   env -u SPARSEATTN_NATIVE_PATH dotnet run -c Release --no-restore --project samples/HelloAttention -- "$@"
+  sample_torch
+}
+
+# samples/HelloTorch as a fresh console app outside the repository: it sees no repository file, only
+# the packages of the local feed (and TorchSharp from the registry), so the LibTorchSharp loader fix
+# must come from the SparseAttn.TorchSharp package itself (its buildTransitive targets).
+sample_torch() {
+  local version dir packages="$ROOT/build/sample-packages" fallback="" output
+  version="$(cat "$ROOT/VERSION")"
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/sparseattn-hellotorch.XXXXXX")"
+  log "sample: HelloTorch in $dir on the SparseAttn.TorchSharp $version package"
+  cp "$ROOT"/samples/HelloTorch/HelloTorch.csproj "$ROOT"/samples/HelloTorch/Program.cs "$dir/"
+  # Packages already in the user's cache (TorchSharp, libtorch: ~1 GB) are read from there, never copied.
+  [ -d "$HOME/.nuget/packages" ] && fallback="<fallbackPackageFolders><add key=\"user\" value=\"$HOME/.nuget/packages\" /></fallbackPackageFolders>"
+  cat > "$dir/nuget.config" <<XML
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <config><add key="globalPackagesFolder" value="$packages" /></config>
+  $fallback
+  <packageSources>
+    <clear />
+    <add key="sparseattn-local" value="$ARTIFACTS/packages" />
+    <add key="nuget.org" value="https://api.nuget.org/v3/index.json" protocolVersion="3" />
+  </packageSources>
+  <packageSourceMapping>
+    <packageSource key="sparseattn-local"><package pattern="SparseAttn" /><package pattern="SparseAttn.*" /></packageSource>
+    <packageSource key="nuget.org"><package pattern="*" /></packageSource>
+  </packageSourceMapping>
+</configuration>
+XML
+  (cd "$dir" && dotnet restore -p:SparseAttnVersion="$version" --force >/dev/null)
+  # The SparseAttn packages must be the fresh ones of this pack (extracted into $packages, whose
+  # SparseAttn folders verb_sample removed), not copies from another cache.
+  [ -d "$packages/sparseattn.torchsharp/$version" ] || {
+    echo "HelloTorch did not restore the freshly packed SparseAttn.TorchSharp into $packages" >&2; return 1; }
+  output="$(cd "$dir" && env -u SPARSEATTN_NATIVE_PATH dotnet run -c Release --no-restore -p:SparseAttnVersion="$version" 2>&1)" || {
+    echo "$output"; echo "HelloTorch failed (its folder is kept: $dir)" >&2; return 1; }
+  echo "$output"
+  rm -rf "$dir"
 }
 
 verb_docs() {

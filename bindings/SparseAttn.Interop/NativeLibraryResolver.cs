@@ -112,6 +112,22 @@ internal static class NativeLibraryResolver
         return paths.Distinct(StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>The runtimes that have a SparseAttn.Runtime.&lt;rid&gt; package.</summary>
+    internal static readonly string[] PackagedRuntimes = ["linux-x64", "win-x64"];
+
+    /// <summary>What to do when no native library was found for <paramref name="rid"/>: the package to add, or how to build one.</summary>
+    internal static string MissingLibraryMessage(string rid, IEnumerable<string> tried)
+    {
+        var remedy = PackagedRuntimes.Contains(rid, StringComparer.Ordinal)
+            ? $"Add the package SparseAttn.Runtime.{rid} (the same version as SparseAttn) to the application: the SparseAttn " +
+              "package depends only on the runtime packages it was packed with (its description lists them)"
+            : $"No SparseAttn.Runtime.{rid} package is published (there are packages for {string.Join(" and ", PackagedRuntimes)}): " +
+              "build the native library from the sources (./build.sh native)";
+        return $"The SparseAttn native library for runtime {rid} ({NativeMethods.LibraryName}) was not found. {remedy}, " +
+               $"or set {PathVariable} to the library file or its folder. Looked in:" + Environment.NewLine + "  " +
+               string.Join(Environment.NewLine + "  ", tried);
+    }
+
     private static IEnumerable<string> RuntimeIdentifiers()
     {
         var arch = RuntimeInformation.OSArchitecture switch
@@ -170,10 +186,7 @@ internal static class NativeLibraryResolver
                 return systemHandle;
             }
             tried.Add($"{libraryName} (system search path)");
-            throw new DllNotFoundException(
-                $"The SparseAttn native library was not found. Set {PathVariable} to the library file or its folder, " +
-                "or build it (./build.sh native). Looked in:" + Environment.NewLine + "  " +
-                string.Join(Environment.NewLine + "  ", tried));
+            throw new DllNotFoundException(MissingLibraryMessage(RuntimeIdentifiers().First(), tried));
         }
     }
 }

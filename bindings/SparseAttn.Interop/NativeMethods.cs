@@ -77,6 +77,10 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(LibraryName)]
     public static partial sa_status sa_neighborhood_pair_count(sa_neighborhood_params* @params, long* pairs);
 
+    [LibraryImport(LibraryName)]
+    public static partial sa_status sa_neighborhood_estimate_tiles(sa_neighborhood_params* @params, int tile_rows, int tile_keys,
+        int* q_box, int* k_box, sa_neighborhood_estimate* estimate);
+
     // Block-sparse attention
     [LibraryImport(LibraryName)]
     public static partial sa_status sa_block_sparse_forward(sa_tensor* q, sa_tensor* k, sa_tensor* v, sa_tensor* @out,

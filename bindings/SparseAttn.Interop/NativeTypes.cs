@@ -107,7 +107,7 @@ internal struct sa_attention_options
     public nint workspace;
     public nuint workspace_bytes;
     public int num_threads;
-    public int reserved;
+    public int causal_alignment;
 }
 
 /// <summary>Mirror of <c>sa_neighborhood_params</c> (64 bytes).</summary>
@@ -120,6 +120,21 @@ internal unsafe struct sa_neighborhood_params
     public fixed int dilation[SaConstants.SA_MAX_SPATIAL_DIMS];
     public fixed int stride[SaConstants.SA_MAX_SPATIAL_DIMS];
     public fixed int causal[SaConstants.SA_MAX_SPATIAL_DIMS];
+}
+
+/// <summary>Mirror of <c>sa_neighborhood_estimate</c> (80 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct sa_neighborhood_estimate
+{
+    public fixed int q_box[SaConstants.SA_MAX_SPATIAL_DIMS];
+    public fixed int k_box[SaConstants.SA_MAX_SPATIAL_DIMS];
+    public double query_tiles;
+    public double tiles_visited;
+    public double masked_fraction;
+    public double dense_tiles;
+    public double pair_bound_speedup;
+    public double tile_bound_speedup;
+    public double predicted_speedup;
 }
 
 /// <summary>Mirror of <c>sa_block_sparse_params</c> (728 bytes on 64-bit targets).</summary>

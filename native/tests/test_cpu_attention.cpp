@@ -12,6 +12,7 @@ struct DenseCase {
     sa_dtype dtype = SA_DTYPE_F32;
     int64_t B = 2, Sq = 37, Sk = 53, Hq = 4, Hkv = 2, D = 24;
     bool causal = false;
+    bool top_left = false;  // causal alignment j <= i instead of j <= i + S_k - S_q
     bool bhsd = false;  // q/k/v/out stored as [B, H, S, D], with a gap after every out row
     float scale = 0.0f;
 };
@@ -40,10 +41,11 @@ void run_dense_case(const DenseCase& c) {
     sa_attention_options options;
     sa_attention_options_init(&options);
     options.causal = c.causal ? 1 : 0;
+    options.causal_alignment = c.top_left ? SA_CAUSAL_TOP_LEFT : SA_CAUSAL_BOTTOM_RIGHT;
     options.scale = c.scale;
     REQUIRE_OK(sa_dense_forward(q.d(), k.d(), v.d(), out.d(), lse.d(), &options));
     const double scale = c.scale != 0.0f ? c.scale : 1.0 / std::sqrt(static_cast<double>(c.D));
-    const int64_t offset = c.Sk - c.Sq;
+    const int64_t offset = c.top_left ? 0 : c.Sk - c.Sq;
     const Reference ref = reference_attention(q, k, v, scale, [&](int64_t, int64_t, int64_t i, int64_t j) {
         return !c.causal || j <= i + offset;
     });
@@ -71,6 +73,36 @@ SA_TEST(cpu_dense_causal_sq_greater_than_sk) {
     c.causal = true;
     c.Sq = 45;
     c.Sk = 17;
+    run_dense_case(c);
+}
+
+SA_TEST(cpu_dense_causal_top_left_sq_less_than_sk) {
+    DenseCase c;
+    c.causal = true;
+    c.top_left = true;
+    c.Sq = 29;
+    c.Sk = 70;
+    run_dense_case(c);
+}
+
+SA_TEST(cpu_dense_causal_top_left_sq_greater_than_sk) {
+    // Top-left alignment: queries from S_k on see every key.
+    DenseCase c;
+    c.causal = true;
+    c.top_left = true;
+    c.Sq = 45;
+    c.Sk = 17;
+    run_dense_case(c);
+    c.dtype = SA_DTYPE_BF16;
+    c.bhsd = true;
+    run_dense_case(c);
+}
+
+SA_TEST(cpu_dense_causal_alignments_agree_when_square) {
+    DenseCase c;
+    c.causal = true;
+    c.top_left = true;
+    c.Sq = c.Sk = 41;
     run_dense_case(c);
 }
 
@@ -174,7 +206,7 @@ SA_TEST(cpu_dense_without_lse_and_reference_kernel) {
 namespace {
 
 void run_varlen_case(sa_dtype dtype, std::vector<int32_t> len_q, std::vector<int32_t> len_k,
-                     int64_t hq, int64_t hkv, int64_t d, bool causal) {
+                     int64_t hq, int64_t hkv, int64_t d, bool causal, bool top_left = false) {
     std::vector<int32_t> cu_q(len_q.size() + 1, 0), cu_k(len_k.size() + 1, 0);
     for (size_t i = 0; i < len_q.size(); ++i) cu_q[i + 1] = cu_q[i] + len_q[i];
     for (size_t i = 0; i < len_k.size(); ++i) cu_k[i + 1] = cu_k[i] + len_k[i];
@@ -209,6 +241,7 @@ void run_varlen_case(sa_dtype dtype, std::vector<int32_t> len_q, std::vector<int
     sa_attention_options options;
     sa_attention_options_init(&options);
     options.causal = causal ? 1 : 0;
+    options.causal_alignment = top_left ? SA_CAUSAL_TOP_LEFT : SA_CAUSAL_BOTTOM_RIGHT;
     REQUIRE_OK(sa_dense_forward_varlen(&pq, &pk, &pv, &po, &pl, cq.d(), ck.d(), max_q, max_k, &options));
 
     std::vector<int32_t> seq_of_q(static_cast<size_t>(tq)), seq_of_k(static_cast<size_t>(tk));
@@ -222,7 +255,7 @@ void run_varlen_case(sa_dtype dtype, std::vector<int32_t> len_q, std::vector<int
         if (seq_of_k[j] != s) return false;
         if (!causal) return true;
         const int64_t li = i - cu_q[s], lj = j - cu_k[s];
-        return lj <= li + (len_k[s] - len_q[s]);
+        return lj <= li + (top_left ? 0 : len_k[s] - len_q[s]);
     });
     CHECK_MATCHES_REFERENCE(ref, out, &lse);
 }
@@ -238,6 +271,10 @@ SA_TEST(cpu_varlen_causal_with_empty_and_short_sequences) {
     // more queries than keys.
     run_varlen_case(SA_DTYPE_F32, {8, 0, 6, 20}, {13, 5, 0, 7}, 3, 1, 16, true);
     run_varlen_case(SA_DTYPE_BF16, {8, 0, 6, 20}, {13, 5, 0, 7}, 2, 2, 32, true);
+}
+
+SA_TEST(cpu_varlen_causal_top_left) {
+    run_varlen_case(SA_DTYPE_F32, {8, 0, 6, 20}, {13, 5, 0, 7}, 3, 1, 16, true, true);
 }
 
 /* LSE merge ------------------------------------------------------------------------------------ */

@@ -160,6 +160,7 @@ struct BlockSparseCase {
     int64_t B = 2, Sq = 150, Sk = 200, Hq = 4, Hkv = 2, D = 16;
     int32_t block_q = 64, block_k = 64;
     bool causal = false, key_perm = true, query_perm = false, full_lists = false;
+    bool top_left = false;  // causal alignment t <= i instead of t <= i + S_k - S_q
     bool broadcast_heads = false;
     sa_dtype dtype = SA_DTYPE_F32;
 };
@@ -236,9 +237,10 @@ void run_block_sparse_case(const BlockSparseCase& c) {
     sa_attention_options options;
     sa_attention_options_init(&options);
     options.causal = c.causal ? 1 : 0;
+    options.causal_alignment = c.top_left ? SA_CAUSAL_TOP_LEFT : SA_CAUSAL_BOTTOM_RIGHT;
     REQUIRE_OK(sa_block_sparse_forward(q.d(), k.d(), v.d(), out.d(), lse.d(), &params, &options));
 
-    const int64_t offset = c.Sk - c.Sq;
+    const int64_t offset = c.top_left ? 0 : c.Sk - c.Sq;
     const Reference ref = reference_attention(q, k, v, 1.0 / std::sqrt(static_cast<double>(c.D)),
                                               [&](int64_t b, int64_t h, int64_t i, int64_t t) {
         if (c.causal && t > i + offset) return false;
@@ -257,6 +259,17 @@ SA_TEST(cpu_block_sparse_key_permutation) {
     BlockSparseCase c;
     run_block_sparse_case(c);
     c.causal = true;
+    run_block_sparse_case(c);
+}
+
+SA_TEST(cpu_block_sparse_causal_top_left) {
+    BlockSparseCase c;  // S_q < S_k
+    c.causal = true;
+    c.top_left = true;
+    run_block_sparse_case(c);
+    c.Sq = 260;  // S_q > S_k, both permutations
+    c.Sk = 150;
+    c.query_perm = true;
     run_block_sparse_case(c);
 }
 

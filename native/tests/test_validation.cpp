@@ -203,6 +203,16 @@ SA_TEST(validation_causal_flag) {
     EXPECT_INVALID(c.run(), "options->causal must be 0 or 1, got 2");
 }
 
+SA_TEST(validation_causal_alignment) {
+    DenseCall c;
+    c.options.causal = 1;
+    c.options.causal_alignment = 2;
+    EXPECT_INVALID(c.run(), "options->causal_alignment must be SA_CAUSAL_BOTTOM_RIGHT (0) or "
+                            "SA_CAUSAL_TOP_LEFT (1), got 2");
+    c.options.causal_alignment = SA_CAUSAL_TOP_LEFT;
+    EXPECT_ACCEPTED(c.run());
+}
+
 SA_TEST(validation_kernel_choice) {
     DenseCall c;
     c.options.kernel = 5;

@@ -59,6 +59,15 @@ public static class CliApp
         return parsed.Invoke(configuration);
     }
 
+    /// <summary>Width given to a console whose output is piped or redirected: wide enough that no row wraps.</summary>
+    internal const int RedirectedWidth = 4096;
+
+    /// <summary>
+    /// A piped or redirected console has no terminal width, and the renderer would wrap every line at 80 columns:
+    /// give it a width no table row reaches, so each row stays one line for grep and scripts.
+    /// </summary>
+    internal static void UnwrapForRedirectedOutput(IAnsiConsole console) => console.Profile.Width = RedirectedWidth;
+
     /// <summary>Runs a command body, mapping exceptions to exit codes with a message.</summary>
     internal static int Guard(IAnsiConsole console, Func<int> body)
     {
@@ -148,6 +157,22 @@ public static class CliApp
         {
             throw new UsageException($"invalid neighborhood configuration: {ex.Message}");
         }
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
+
+    /// <summary>Writes <paramref name="value"/> as one JSON object, straight to the output (never wrapped or styled).</summary>
+    internal static void WriteJson<T>(IAnsiConsole console, T value)
+    {
+        var writer = console.Profile.Out.Writer;
+        writer.WriteLine(System.Text.Json.JsonSerializer.Serialize(value, JsonOptions));
+        writer.Flush();
     }
 
     /// <summary>A count with separators, and a short form when large: 1234567 -> "1,234,567 (1.23 M)".</summary>

@@ -42,12 +42,26 @@ internal sealed record RunSettings
     public bool NoCheck { get; init; }
     public string? OutputFile { get; init; }
     public int Threads { get; init; }
+    public bool NoCompare { get; init; }
 }
 
 /// <summary>The outcome of one run, for printing and for tests.</summary>
 internal sealed record RunReport(string Operation, string Device, DataType DataType, long[] QueryShape, long[] KeyShape,
     long AllowedPairs, long DensePairs, double? PlanMilliseconds, double MedianMilliseconds, double MinMilliseconds, int Reps,
-    double Gflops, double? MaxError, double Tolerance, string CheckedAgainst, bool Passed);
+    double Gflops, double? MaxError, double Tolerance, string CheckedAgainst, bool Passed)
+{
+    /// <summary>The dense call timed on the same shape and device ("dense" or "dense, causal"); null when not compared.</summary>
+    public string? Baseline { get; init; }
+
+    /// <summary>Median time of <see cref="Baseline"/>.</summary>
+    public double? BaselineMedianMilliseconds { get; init; }
+
+    /// <summary>Baseline time over this run's time (below 1: the sparse call is slower than dense).</summary>
+    public double? SpeedupOverBaseline => BaselineMedianMilliseconds is { } b && MedianMilliseconds > 0 ? b / MedianMilliseconds : null;
+
+    /// <summary>True when the sparse call took longer than the dense baseline.</summary>
+    public bool SlowerThanBaseline => SpeedupOverBaseline is < 1.0;
+}
 
 /// <summary><c>sparseattn run</c>: one operation on random or .npy inputs, checked against a reference and timed.</summary>
 internal static class RunCommand
@@ -60,14 +74,17 @@ internal static class RunCommand
         var dtype = new Option<string?>("--dtype") { Description = "float32 (CPU only) | float16 | bfloat16 (default: float32 on cpu, float16 on cuda)." }
             .AcceptOnlyFromAmong("float32", "float16", "bfloat16");
         var batch = new Option<int>("--batch", "-b") { Description = "Batch B.", DefaultValueFactory = _ => 1 };
-        var seq = new Option<int>("--seq", "-s") { Description = "Sequence length S (queries; keys too unless --seq-k).", DefaultValueFactory = _ => 1024 };
+        var seq = new Option<int?>("--seq", "-s")
+        {
+            Description = "Sequence length S (queries; keys too unless --seq-k). Default: the token count of --grid for neighborhood, else 1024.",
+        };
         var seqK = new Option<int?>("--seq-k") { Description = "Key sequence length (dense only)." };
         var heads = new Option<int>("--heads") { Description = "Query heads H_q.", DefaultValueFactory = _ => 8 };
         var kvHeads = new Option<int?>("--kv-heads") { Description = "Key/value heads H_kv (GQA; default H_q)." };
         var headDim = new Option<int>("--head-dim", "-d") { Description = "Head dim D.", DefaultValueFactory = _ => 64 };
         var causal = new Option<bool>("--causal") { Description = "Causal (bottom-right) for dense and block-sparse." };
         var scale = new Option<float>("--scale") { Description = "Softmax scale (0: 1/sqrt(D))." };
-        var grid = new Option<string?>("--grid") { Description = "neighborhood: token grid, e.g. 64x64 (default: S as 1-D)." };
+        var grid = new Option<string?>("--grid") { Description = "neighborhood: token grid, e.g. 64x64; sets S to its token count (default: S as 1-D)." };
         var kernel = new Option<string?>("--kernel") { Description = "neighborhood: window per dimension, e.g. 7x7." };
         var dilation = new Option<string?>("--dilation") { Description = "neighborhood: dilation per dimension." };
         var stride = new Option<string?>("--stride") { Description = "neighborhood: stride per dimension." };
@@ -89,12 +106,14 @@ internal static class RunCommand
         var noCheck = new Option<bool>("--no-check") { Description = "Skip the reference check." };
         var output = new Option<string?>("--output", "-o") { Description = "Write the output to an .npy file." };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0: all).", DefaultValueFactory = _ => 0 };
+        var noCompare = new Option<bool>("--no-compare") { Description = "Skip timing dense attention (causal where the run is) on the same shape." };
+        var json = EstimateCommand.JsonOption();
 
         var command = new Command("run", "Run one operation on random (seeded) or .npy inputs, check it against a reference and time it.")
         {
             operation, device, dtype, batch, seq, seqK, heads, kvHeads, headDim, causal, scale, grid, kernel, dilation, stride,
             causalDims, block, pattern, density, window, segment, tau, seed, qFile, kFile, vFile, reps, warmup, checkRows,
-            noCheck, output, threads,
+            noCheck, output, threads, noCompare, json,
         };
         command.SetAction(parse => CliApp.Guard(console, () =>
         {
@@ -112,7 +131,7 @@ internal static class RunCommand
                     _ => null,
                 },
                 Batch = parse.GetValue(batch),
-                Seq = parse.GetValue(seq),
+                Seq = parse.GetValue(seq) ?? GridTokens(parse.GetValue(operation), parse.GetValue(grid)) ?? 1024,
                 SeqK = parse.GetValue(seqK),
                 Heads = parse.GetValue(heads),
                 KvHeads = parse.GetValue(kvHeads),
@@ -140,12 +159,40 @@ internal static class RunCommand
                 NoCheck = parse.GetValue(noCheck),
                 OutputFile = parse.GetValue(output),
                 Threads = parse.GetValue(threads),
+                NoCompare = parse.GetValue(noCompare),
             };
+            var asJson = parse.GetValue(json);
             var report = Execute(settings, console);
-            Print(console, report);
+            if (asJson)
+            {
+                CliApp.WriteJson(console, report);
+            }
+            else
+            {
+                Print(console, report);
+            }
             return report.Passed ? ExitCodes.Ok : ExitCodes.CheckFailed;
         }));
         return command;
+    }
+
+    /// <summary>The token count of --grid for a neighborhood run (null otherwise, or when it overflows int).</summary>
+    private static int? GridTokens(string? operation, string? grid)
+    {
+        if (operation != "neighborhood" || grid is null)
+        {
+            return null;
+        }
+        long tokens = 1;
+        foreach (var d in CliApp.ParseDims(grid, "--grid"))
+        {
+            tokens *= d;
+            if (tokens > int.MaxValue)
+            {
+                throw new UsageException($"--grid {grid} has more than {int.MaxValue} tokens.");
+            }
+        }
+        return (int)tokens;
     }
 
     internal static (DeviceKind Kind, int Index) ParseDevice(string text)
@@ -223,12 +270,24 @@ internal static class RunCommand
         }
         Row("time", $"median {r.MedianMilliseconds:F3} ms, min {r.MinMilliseconds:F3} ms over {r.Reps} reps");
         Row("throughput", $"{r.Gflops:F1} GFLOP/s on allowed pairs");
+        if (r.Baseline is not null && r.SpeedupOverBaseline is { } speedup)
+        {
+            var verdictText = speedup >= 1
+                ? $"{speedup:F2}x faster than {r.Baseline} ({r.BaselineMedianMilliseconds:F3} ms)"
+                : $"SLOWER than {r.Baseline}: {1 / speedup:F2}x its time ({r.BaselineMedianMilliseconds:F3} ms)";
+            Row("against dense", verdictText);
+        }
         var verdict = r.MaxError is null ? "[grey]skipped[/]" : r.Passed ? "[green]passed[/]" : "[red]FAILED[/]";
         var detail = r.MaxError is { } error
             ? $": max error {error:E2} (tolerance {r.Tolerance:E1}) against {r.CheckedAgainst}"
             : string.Empty;
         table.AddRow(new Text("check"), new Markup(verdict + Markup.Escape(detail)));
         console.Write(table);
+        if (r.SlowerThanBaseline)
+        {
+            console.MarkupLineInterpolated(
+                $"[yellow]note:[/] {r.Operation} is slower than {r.Baseline} on this shape and device; dense attention is the better choice here.");
+        }
     }
 
     /// <summary>Q, K and V as float32 host arrays [B, S, H, D], random or from files.</summary>
@@ -351,10 +410,22 @@ internal static class RunCommand
 
         private bool Causal => s.Operation == "pbs" || (s.Causal && s.Operation is "dense" or "block-sparse");
 
+        /// <summary>The dense call a sparse run is compared with: causal when the run's mask is causal throughout.</summary>
+        private bool BaselineCausal => Causal || (s.Operation == "neighborhood" && neighborhood!.Causal.ToArray().All(c => c));
+
+        private bool Compare => s.Operation != "dense" && !s.NoCompare;
+
+        private AttentionOptions BaselineOptions => new()
+        {
+            Causal = BaselineCausal,
+            Scale = s.Scale == 0 ? null : s.Scale,
+            NumThreads = s.Threads,
+        };
+
         private AttentionOptions Options(KernelChoice kernel) => new()
         {
             Causal = Causal,
-            Scale = s.Scale,
+            Scale = s.Scale == 0 ? null : s.Scale,
             NumThreads = s.Threads,
             Kernel = kernel,
         };
@@ -364,6 +435,7 @@ internal static class RunCommand
             PrepareOperation();
             var output = new T[q.Length];
             RunTimed timed;
+            RunTimed? baseline = null;
             (double? Error, string Against) check;
             string deviceName;
             if (s.Device == DeviceKind.Cpu)
@@ -371,12 +443,19 @@ internal static class RunCommand
                 deviceName = $"cpu ({(s.Threads == 0 ? Environment.ProcessorCount : s.Threads)} threads)";
                 timed = Time(() => RunHost(output), synchronize: null);
                 check = s.NoCheck ? (null, "none") : (CheckSampledRows(output), $"a double-precision reference on {SampleCount()} rows");
+                if (Compare)
+                {
+                    var scratch = new T[q.Length];
+                    var o = scratch;
+                    baseline = Time(() => Attention.Dense(Read(q, qShape), Read(k, kShape), Read(v, kShape),
+                        new TensorSpan<T>(o, qShape, default), BaselineOptions), synchronize: null);
+                }
             }
             else
             {
                 var info = SparseAttnLibrary.GetCudaDeviceInfo(s.DeviceIndex);
                 deviceName = $"cuda:{s.DeviceIndex} ({info.Name})";
-                (timed, check) = RunDevice(output);
+                (timed, check, baseline) = RunDevice(output);
             }
             if (s.OutputFile is not null)
             {
@@ -391,7 +470,11 @@ internal static class RunCommand
             var passed = check.Error is not { } e || e <= tolerance;
             return new RunReport(OperationName(), deviceName, dataType, qShape.Select(d => (long)d).ToArray(),
                 kShape.Select(d => (long)d).ToArray(), pairs, dense, planMilliseconds, timed.Median, timed.Min, s.Reps,
-                flops / (timed.Median * 1e-3) / 1e9, check.Error, tolerance, check.Against, passed);
+                flops / (timed.Median * 1e-3) / 1e9, check.Error, tolerance, check.Against, passed)
+            {
+                Baseline = baseline is null ? null : BaselineCausal ? "dense, causal" : "dense",
+                BaselineMedianMilliseconds = baseline?.Median,
+            };
         }
 
         private string OperationName() => s.Operation switch
@@ -446,7 +529,7 @@ internal static class RunCommand
                     break;
                 case "pbs":
                     RequireSelfAttention();
-                    var options = new PbsOptions { Block = s.Block, Segment = s.Segment, Tau = s.Tau, Scale = s.Scale };
+                    var options = new PbsOptions { Block = s.Block, Segment = s.Segment, Tau = s.Tau, Scale = s.Scale == 0 ? null : s.Scale };
                     var watch = Stopwatch.StartNew();
                     if (s.Device == DeviceKind.Cpu)
                     {
@@ -501,7 +584,7 @@ internal static class RunCommand
             }
         }
 
-        private (RunTimed Timed, (double? Error, string Against) Check) RunDevice(T[] output)
+        private (RunTimed Timed, (double? Error, string Against) Check, RunTimed? Baseline) RunDevice(T[] output)
         {
             var device = s.DeviceIndex;
             using var dq = CudaTensor<T>.FromHost(q, qShape, device);
@@ -533,9 +616,16 @@ internal static class RunCommand
             dout.Fill(0xFF);
             var timed = Time(() => Call(dout, KernelChoice.Auto), () => SparseAttnLibrary.SynchronizeDevice(device));
             dout.CopyTo(output);
+            RunTimed? baseline = null;
+            if (Compare)
+            {
+                using var scratch = CudaTensor<T>.Allocate(device, qShape);
+                baseline = Time(() => Attention.Dense(dq, dk, dv, scratch, BaselineOptions),
+                    () => SparseAttnLibrary.SynchronizeDevice(device));
+            }
             if (s.NoCheck)
             {
-                return (timed, (null, "none"));
+                return (timed, (null, "none"), baseline);
             }
             using var reference = CudaTensor<T>.Allocate(device, qShape);
             reference.Fill(0xFF);
@@ -548,7 +638,7 @@ internal static class RunCommand
                 var d = Math.Abs((double)ToFloat(output[i]) - ToFloat(expected[i]));
                 error = double.IsNaN(d) ? double.PositiveInfinity : Math.Max(error, d);
             }
-            return (timed, (error, "the CUDA reference kernel (every element)"));
+            return (timed, (error, "the CUDA reference kernel (every element)"), baseline);
         }
 
         private readonly record struct RunTimed(double Median, double Min);
@@ -670,7 +760,7 @@ internal static class RunCommand
                     break;
                 default:
                     var seq = plan!.SequenceLength;
-                    var baseIndex = ((long)b * plan.Heads + h) * seq;
+                    var baseIndex = checked((int)(((long)b * plan.Heads + h) * seq));
                     for (var j = 0; j < seq; j++)
                     {
                         var t = plan.KeyPermutation[baseIndex + j];

@@ -6,10 +6,10 @@ namespace SparseAttn.TorchSharp;
 
 /// <summary>
 /// SparseAttn operations on TorchSharp tensors, without copies. Q, K, V and outputs are 4-D tensors in
-/// the [B, S, H, D] layout by default, or [B, H, S, D] (torch's scaled_dot_product_attention layout)
-/// with <see cref="TensorLayout.BHSD"/>; any strided view works as long as the head dim is contiguous
-/// (stride 1), so a [B, H, S, D] tensor transposed(1, 2) is a valid [B, S, H, D] argument.
-/// Log-sum-exp tensors are float32 [B, H_q, S_q] in both layouts.
+/// torch's [B, H, S, D] order (scaled_dot_product_attention's) unless the call says otherwise with
+/// <c>layout: </c><see cref="TensorLayout.BSHD"/>: the layout is never inferred from the shapes. Any
+/// strided view works as long as the head dim is contiguous (stride 1) and no written element is
+/// addressed twice. Log-sum-exp tensors are float32 [B, H_q, S_q] in both layouts.
 /// </summary>
 /// <remarks>
 /// <para>Element types: float32 on the CPU only; float16 and bfloat16 on the CPU and on CUDA. Every tensor
@@ -17,8 +17,10 @@ namespace SparseAttn.TorchSharp;
 /// <para>CUDA: calls run on <see cref="AttentionOptions.Stream"/>, or the legacy default stream when it is
 /// null. TorchSharp 0.107 does not expose its current CUDA stream; its kernels run on the legacy default
 /// stream, so SparseAttn calls are ordered with them. Pass a stream explicitly if you run torch work elsewhere.</para>
-/// <para>Errors: <see cref="ArgumentException"/> naming the argument for an unsupported dtype or device, a head
-/// dim that is not contiguous, mismatched dtypes or devices and bad shapes; the exceptions of
+/// <para>Errors: <see cref="ArgumentException"/> naming the argument, checked before any native call, for an
+/// unsupported dtype or device, a rank other than 4, a head dim that is not contiguous, a tensor that addresses
+/// an element twice (an expanded view, stride 0), mismatched dtypes or devices, and shapes that do not fit together in
+/// the given layout (the message spells the shapes out in that layout's order); the exceptions of
 /// <see cref="Attention"/> otherwise.</para>
 /// </remarks>
 public static class TorchAttention
@@ -28,41 +30,54 @@ public static class TorchAttention
     // ---------------------------------------------------------------------------------------------
 
     /// <summary>Dense attention into <paramref name="output"/>, optionally writing the log-sum-exp.</summary>
-    /// <param name="q">Queries [B, S_q, H_q, D] (or [B, H_q, S_q, D] with <see cref="TensorLayout.BHSD"/>).</param>
-    /// <param name="k">Keys [B, S_k, H_kv, D]; H_q is a multiple of H_kv (GQA/MQA).</param>
-    /// <param name="v">Values [B, S_k, H_kv, D].</param>
+    /// <param name="q">Queries [B, H_q, S_q, D] (torch's order, the default; [B, S_q, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
+    /// <param name="k">Keys [B, H_kv, S_k, D] in the layout; H_q is a multiple of H_kv (GQA/MQA).</param>
+    /// <param name="v">Values [B, H_kv, S_k, D] in the layout.</param>
     /// <param name="output">Result, shaped like <paramref name="q"/>; must not overlap the inputs.</param>
     /// <param name="lse">Optional float32 [B, H_q, S_q] log-sum-exp output.</param>
     /// <param name="options">Scale, causal (bottom-right aligned), stream, kernel choice; null for the defaults.</param>
-    /// <param name="layout">Order of the dimensions of q, k, v and output.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of q, k, v and output.</param>
     public static void Dense(Tensor q, Tensor k, Tensor v, Tensor output, Tensor? lse = null, AttentionOptions? options = null,
-        TensorLayout layout = TensorLayout.BSHD)
+        TensorLayout layout = TensorLayout.BHSD)
     {
         var args = AttentionArgs.Bind(q, k, v, output, lse, layout);
         Dispatch(args, new DenseCall(args, options));
     }
 
     /// <summary>Dense attention; the output is allocated like <paramref name="q"/> (torch.empty_like) and returned.</summary>
-    /// <param name="q">Queries [B, S_q, H_q, D] (or [B, H_q, S_q, D] with <see cref="TensorLayout.BHSD"/>).</param>
-    /// <param name="k">Keys [B, S_k, H_kv, D].</param>
-    /// <param name="v">Values [B, S_k, H_kv, D].</param>
+    /// <param name="q">Queries [B, H_q, S_q, D] (torch's order, the default; [B, S_q, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
+    /// <param name="k">Keys [B, H_kv, S_k, D] in the layout.</param>
+    /// <param name="v">Values [B, H_kv, S_k, D] in the layout.</param>
     /// <param name="options">Scale, causal, stream, kernel choice; null for the defaults.</param>
-    /// <param name="layout">Order of the dimensions of q, k and v.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of q, k and v.</param>
+    /// <returns>The output, a new tensor like <paramref name="q"/> (same dtype, device and layout).</returns>
+    /// <exception cref="ArgumentNullException">A tensor is null.</exception>
+    /// <exception cref="ArgumentException">A dtype, device, rank, shape or stride that does not fit the layout; the
+    /// message names the argument and shows torch's shapes.</exception>
+    /// <example>
+    /// Tensors in torch's [B, H, S, D] order, causal as torch's is_causal:
+    /// <code>
+    /// var q = torch.randn(1, 8, 128, 64);
+    /// var k = torch.randn(1, 2, 512, 64);
+    /// var v = torch.randn(1, 2, 512, 64);
+    /// var output = TorchAttention.Dense(q, k, v, new AttentionOptions { Causal = true, CausalAlignment = CausalAlignment.TopLeft });
+    /// </code>
+    /// </example>
     public static Tensor Dense(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null,
-        TensorLayout layout = TensorLayout.BSHD)
+        TensorLayout layout = TensorLayout.BHSD)
     {
         var output = AllocateLike(q, nameof(q));
         return Complete(output, () => Dense(q, k, v, output, null, options, layout));
     }
 
     /// <summary>Dense attention returning the output (like <paramref name="q"/>) and the float32 [B, H_q, S_q] log-sum-exp.</summary>
-    /// <param name="q">Queries [B, S_q, H_q, D] (or [B, H_q, S_q, D] with <see cref="TensorLayout.BHSD"/>).</param>
-    /// <param name="k">Keys [B, S_k, H_kv, D].</param>
-    /// <param name="v">Values [B, S_k, H_kv, D].</param>
+    /// <param name="q">Queries [B, H_q, S_q, D] (torch's order, the default; [B, S_q, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
+    /// <param name="k">Keys [B, H_kv, S_k, D] in the layout.</param>
+    /// <param name="v">Values [B, H_kv, S_k, D] in the layout.</param>
     /// <param name="options">Scale, causal, stream, kernel choice; null for the defaults.</param>
-    /// <param name="layout">Order of the dimensions of q, k and v.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of q, k and v.</param>
     public static (Tensor Output, Tensor Lse) DenseWithLse(Tensor q, Tensor k, Tensor v, AttentionOptions? options = null,
-        TensorLayout layout = TensorLayout.BSHD)
+        TensorLayout layout = TensorLayout.BHSD)
     {
         var output = AllocateLike(q, nameof(q));
         var lse = AllocateLse(q, nameof(q), layout);
@@ -100,7 +115,7 @@ public static class TorchAttention
     public static void DenseVarlen(Tensor q, Tensor k, Tensor v, Tensor output, Tensor cuSeqlensQ, Tensor cuSeqlensK,
         int maxSeqlenQ, int maxSeqlenK, Tensor? lse = null, AttentionOptions? options = null)
     {
-        var args = AttentionArgs.Bind(q, k, v, output, lse, TensorLayout.BSHD);
+        var args = AttentionArgs.Bind(q, k, v, output, lse, TensorLayout.BSHD, packed: true);
         var cuQ = TensorBinding.Bind(cuSeqlensQ, nameof(cuSeqlensQ), ElementKinds.Int32);
         var cuK = TensorBinding.Bind(cuSeqlensK, nameof(cuSeqlensK), ElementKinds.Int32);
         cuQ.SameDevice(args.Q);
@@ -132,16 +147,16 @@ public static class TorchAttention
     /// Merges two partial results over disjoint key sets into the result over their union.
     /// <paramref name="output"/> may be <paramref name="o1"/> and <paramref name="lseOut"/> may be <paramref name="lse1"/>.
     /// </summary>
-    /// <param name="o1">First partial output [B, S, H, D].</param>
+    /// <param name="o1">First partial output [B, H, S, D] in the layout.</param>
     /// <param name="lse1">First partial log-sum-exp, float32 [B, H, S].</param>
-    /// <param name="o2">Second partial output [B, S, H, D].</param>
+    /// <param name="o2">Second partial output [B, H, S, D] in the layout.</param>
     /// <param name="lse2">Second partial log-sum-exp, float32 [B, H, S].</param>
-    /// <param name="output">Merged output [B, S, H, D].</param>
+    /// <param name="output">Merged output [B, H, S, D] in the layout.</param>
     /// <param name="lseOut">Optional merged log-sum-exp [B, H, S].</param>
-    /// <param name="layout">Order of the dimensions of o1, o2 and output.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of o1, o2 and output.</param>
     /// <param name="stream">CUDA stream (null: the legacy default stream); ignored on the CPU.</param>
     public static void MergeLse(Tensor o1, Tensor lse1, Tensor o2, Tensor lse2, Tensor output, Tensor? lseOut = null,
-        TensorLayout layout = TensorLayout.BSHD, CudaStream? stream = null)
+        TensorLayout layout = TensorLayout.BHSD, CudaStream? stream = null)
     {
         CheckLayout(layout);
         var b1 = TensorBinding.Bind(o1, nameof(o1), ElementKinds.Attention).WithLayout(layout);
@@ -159,6 +174,11 @@ public static class TorchAttention
             other?.SameDevice(b1);
         }
         CheckCudaDtype(b1);
+        LayoutShapes.CheckMerge(b1, b2, bo, l1, l2, lo, layout);
+        foreach (var t in new[] { b1, b2, bo, l1, l2, lo })
+        {
+            t?.RequireDistinctElements();
+        }
         Dispatch(b1.ScalarType, b1.Device, new MergeCall(b1, l1, b2, l2, bo, lo, stream));
     }
 
@@ -170,16 +190,16 @@ public static class TorchAttention
     /// Generalized neighborhood attention into <paramref name="output"/>: the S tokens are the row-major
     /// grid of <paramref name="config"/>.
     /// </summary>
-    /// <param name="q">Queries [B, S, H_q, D] (or [B, H_q, S, D] with <see cref="TensorLayout.BHSD"/>).</param>
-    /// <param name="k">Keys [B, S, H_kv, D].</param>
-    /// <param name="v">Values [B, S, H_kv, D].</param>
+    /// <param name="q">Queries [B, H_q, S, D] (torch's order, the default; [B, S, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
+    /// <param name="k">Keys [B, H_kv, S, D] in the layout.</param>
+    /// <param name="v">Values [B, H_kv, S, D] in the layout.</param>
     /// <param name="output">Result, shaped like <paramref name="q"/>.</param>
     /// <param name="config">Grid, window, dilation, stride and causal flags.</param>
     /// <param name="lse">Optional float32 [B, H_q, S] log-sum-exp output.</param>
     /// <param name="options">Scale, stream, kernel choice (Causal must be false).</param>
-    /// <param name="layout">Order of the dimensions of q, k, v and output.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of q, k, v and output.</param>
     public static void Neighborhood(Tensor q, Tensor k, Tensor v, Tensor output, NeighborhoodConfig config, Tensor? lse = null,
-        AttentionOptions? options = null, TensorLayout layout = TensorLayout.BSHD)
+        AttentionOptions? options = null, TensorLayout layout = TensorLayout.BHSD)
     {
         ArgumentNullException.ThrowIfNull(config);
         var args = AttentionArgs.Bind(q, k, v, output, lse, layout);
@@ -187,14 +207,14 @@ public static class TorchAttention
     }
 
     /// <summary>Generalized neighborhood attention; the output is allocated like <paramref name="q"/> and returned.</summary>
-    /// <param name="q">Queries [B, S, H_q, D] (or [B, H_q, S, D] with <see cref="TensorLayout.BHSD"/>).</param>
-    /// <param name="k">Keys [B, S, H_kv, D].</param>
-    /// <param name="v">Values [B, S, H_kv, D].</param>
+    /// <param name="q">Queries [B, H_q, S, D] (torch's order, the default; [B, S, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
+    /// <param name="k">Keys [B, H_kv, S, D] in the layout.</param>
+    /// <param name="v">Values [B, H_kv, S, D] in the layout.</param>
     /// <param name="config">Grid, window, dilation, stride and causal flags.</param>
     /// <param name="options">Scale, stream, kernel choice.</param>
-    /// <param name="layout">Order of the dimensions of q, k and v.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of q, k and v.</param>
     public static Tensor Neighborhood(Tensor q, Tensor k, Tensor v, NeighborhoodConfig config, AttentionOptions? options = null,
-        TensorLayout layout = TensorLayout.BSHD)
+        TensorLayout layout = TensorLayout.BHSD)
     {
         var output = AllocateLike(q, nameof(q));
         return Complete(output, () => Neighborhood(q, k, v, output, config, null, options, layout));
@@ -209,19 +229,19 @@ public static class TorchAttention
     /// mask is uploaded for the call and freed after it (this waits for the stream); keep a
     /// <see cref="DeviceBlockMask"/> to avoid that.
     /// </summary>
-    /// <param name="q">Queries [B, S_q, H_q, D] (or [B, H_q, S_q, D] with <see cref="TensorLayout.BHSD"/>).</param>
-    /// <param name="k">Keys [B, S_k, H_kv, D].</param>
-    /// <param name="v">Values [B, S_k, H_kv, D].</param>
+    /// <param name="q">Queries [B, H_q, S_q, D] (torch's order, the default; [B, S_q, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
+    /// <param name="k">Keys [B, H_kv, S_k, D] in the layout.</param>
+    /// <param name="v">Values [B, H_kv, S_k, D] in the layout.</param>
     /// <param name="output">Result, shaped like <paramref name="q"/>, in original query order.</param>
     /// <param name="mask">Block lists (blocks of 64 or 128).</param>
     /// <param name="lse">Optional float32 [B, H_q, S_q] log-sum-exp output.</param>
     /// <param name="options">Scale, causal (on original positions), stream, kernel choice.</param>
     /// <param name="keyPermutation">Optional int32 [S_k] or [B, H_q, S_k]: permuted key j is original key keyPermutation[j].</param>
     /// <param name="queryPermutation">Optional int32 [S_q] or [B, H_q, S_q].</param>
-    /// <param name="layout">Order of the dimensions of q, k, v and output.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of q, k, v and output.</param>
     public static void BlockSparse(Tensor q, Tensor k, Tensor v, Tensor output, BlockMask mask, Tensor? lse = null,
         AttentionOptions? options = null, Tensor? keyPermutation = null, Tensor? queryPermutation = null,
-        TensorLayout layout = TensorLayout.BSHD)
+        TensorLayout layout = TensorLayout.BHSD)
     {
         ArgumentNullException.ThrowIfNull(mask);
         var args = AttentionArgs.Bind(q, k, v, output, lse, layout);
@@ -230,19 +250,19 @@ public static class TorchAttention
     }
 
     /// <summary>Block-sparse attention on CUDA tensors with a mask already on the device (no upload, no wait).</summary>
-    /// <param name="q">Queries [B, S_q, H_q, D] (or [B, H_q, S_q, D] with <see cref="TensorLayout.BHSD"/>).</param>
-    /// <param name="k">Keys [B, S_k, H_kv, D].</param>
-    /// <param name="v">Values [B, S_k, H_kv, D].</param>
+    /// <param name="q">Queries [B, H_q, S_q, D] (torch's order, the default; [B, S_q, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
+    /// <param name="k">Keys [B, H_kv, S_k, D] in the layout.</param>
+    /// <param name="v">Values [B, H_kv, S_k, D] in the layout.</param>
     /// <param name="output">Result, shaped like <paramref name="q"/>.</param>
     /// <param name="mask">Block lists on the device of q.</param>
     /// <param name="lse">Optional float32 [B, H_q, S_q] log-sum-exp output.</param>
     /// <param name="options">Scale, causal, stream, kernel choice.</param>
     /// <param name="keyPermutation">Optional int32 [S_k] or [B, H_q, S_k] on the device.</param>
     /// <param name="queryPermutation">Optional int32 [S_q] or [B, H_q, S_q] on the device.</param>
-    /// <param name="layout">Order of the dimensions of q, k, v and output.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of q, k, v and output.</param>
     public static void BlockSparse(Tensor q, Tensor k, Tensor v, Tensor output, DeviceBlockMask mask, Tensor? lse = null,
         AttentionOptions? options = null, Tensor? keyPermutation = null, Tensor? queryPermutation = null,
-        TensorLayout layout = TensorLayout.BSHD)
+        TensorLayout layout = TensorLayout.BHSD)
     {
         ArgumentNullException.ThrowIfNull(mask);
         var args = AttentionArgs.Bind(q, k, v, output, lse, layout);
@@ -256,16 +276,16 @@ public static class TorchAttention
     }
 
     /// <summary>Block-sparse attention; the output is allocated like <paramref name="q"/> and returned.</summary>
-    /// <param name="q">Queries [B, S_q, H_q, D] (or [B, H_q, S_q, D] with <see cref="TensorLayout.BHSD"/>).</param>
-    /// <param name="k">Keys [B, S_k, H_kv, D].</param>
-    /// <param name="v">Values [B, S_k, H_kv, D].</param>
+    /// <param name="q">Queries [B, H_q, S_q, D] (torch's order, the default; [B, S_q, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
+    /// <param name="k">Keys [B, H_kv, S_k, D] in the layout.</param>
+    /// <param name="v">Values [B, H_kv, S_k, D] in the layout.</param>
     /// <param name="mask">Block lists (blocks of 64 or 128).</param>
     /// <param name="options">Scale, causal, stream, kernel choice.</param>
     /// <param name="keyPermutation">Optional int32 [S_k] or [B, H_q, S_k].</param>
     /// <param name="queryPermutation">Optional int32 [S_q] or [B, H_q, S_q].</param>
-    /// <param name="layout">Order of the dimensions of q, k and v.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of q, k and v.</param>
     public static Tensor BlockSparse(Tensor q, Tensor k, Tensor v, BlockMask mask, AttentionOptions? options = null,
-        Tensor? keyPermutation = null, Tensor? queryPermutation = null, TensorLayout layout = TensorLayout.BSHD)
+        Tensor? keyPermutation = null, Tensor? queryPermutation = null, TensorLayout layout = TensorLayout.BHSD)
     {
         var output = AllocateLike(q, nameof(q));
         return Complete(output, () => BlockSparse(q, k, v, output, mask, null, options, keyPermutation, queryPermutation, layout));
@@ -275,14 +295,14 @@ public static class TorchAttention
     // Permuted block-sparse (PBS)
     // ---------------------------------------------------------------------------------------------
 
-    /// <summary>Plans PBS (causal prefill) for q [B, S, H_q, D] and k [B, S, H_kv, D]; the plan lives on the host.</summary>
-    /// <param name="q">Queries (or [B, H_q, S, D] with <see cref="TensorLayout.BHSD"/>).</param>
+    /// <summary>Plans PBS (causal prefill) for q [B, H_q, S, D] and k [B, H_kv, S, D] (default layout); the plan lives on the host.</summary>
+    /// <param name="q">Queries [B, H_q, S, D] (the default; [B, S, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
     /// <param name="k">Keys.</param>
     /// <param name="options">Block, segment, tau and scale; null for the defaults (128, 256, 0.9).</param>
-    /// <param name="layout">Order of the dimensions of q and k.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of q and k.</param>
     /// <param name="stream">CUDA stream to plan on (null: the legacy default stream); ignored on the CPU.</param>
     public static PbsPlan PlanPermutedBlockSparse(Tensor q, Tensor k, PbsOptions? options = null,
-        TensorLayout layout = TensorLayout.BSHD, CudaStream? stream = null)
+        TensorLayout layout = TensorLayout.BHSD, CudaStream? stream = null)
     {
         CheckLayout(layout);
         var bq = TensorBinding.Bind(q, nameof(q), ElementKinds.Attention).WithLayout(layout);
@@ -290,22 +310,25 @@ public static class TorchAttention
         bk.SameDtype(bq);
         bk.SameDevice(bq);
         CheckCudaDtype(bq);
+        LayoutShapes.CheckPlan(bq, bk, layout);
+        bq.RequireDistinctElements();
+        bk.RequireDistinctElements();
         var call = new PlanCall(bq, bk, options, stream);
         Dispatch(bq.ScalarType, bq.Device, call);
         return call.Plan!;
     }
 
     /// <summary>Runs a PBS plan into <paramref name="output"/>: causal block-sparse attention over the permuted keys.</summary>
-    /// <param name="q">Queries [B, S, H_q, D] (or [B, H_q, S, D] with <see cref="TensorLayout.BHSD"/>).</param>
-    /// <param name="k">Keys [B, S, H_kv, D].</param>
-    /// <param name="v">Values [B, S, H_kv, D].</param>
+    /// <param name="q">Queries [B, H_q, S, D] (torch's order, the default; [B, S, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
+    /// <param name="k">Keys [B, H_kv, S, D] in the layout.</param>
+    /// <param name="v">Values [B, H_kv, S, D] in the layout.</param>
     /// <param name="output">Result, shaped like <paramref name="q"/>.</param>
     /// <param name="plan">The plan from <see cref="PlanPermutedBlockSparse"/>.</param>
     /// <param name="lse">Optional float32 [B, H_q, S] log-sum-exp output.</param>
     /// <param name="options">Scale, stream, kernel choice; causal is always on.</param>
-    /// <param name="layout">Order of the dimensions of q, k, v and output.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of q, k, v and output.</param>
     public static void RunPermutedBlockSparse(Tensor q, Tensor k, Tensor v, Tensor output, PbsPlan plan, Tensor? lse = null,
-        AttentionOptions? options = null, TensorLayout layout = TensorLayout.BSHD)
+        AttentionOptions? options = null, TensorLayout layout = TensorLayout.BHSD)
     {
         ArgumentNullException.ThrowIfNull(plan);
         var args = AttentionArgs.Bind(q, k, v, output, lse, layout);
@@ -313,14 +336,14 @@ public static class TorchAttention
     }
 
     /// <summary>Runs a PBS plan; the output is allocated like <paramref name="q"/> and returned.</summary>
-    /// <param name="q">Queries [B, S, H_q, D] (or [B, H_q, S, D] with <see cref="TensorLayout.BHSD"/>).</param>
-    /// <param name="k">Keys [B, S, H_kv, D].</param>
-    /// <param name="v">Values [B, S, H_kv, D].</param>
+    /// <param name="q">Queries [B, H_q, S, D] (torch's order, the default; [B, S, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
+    /// <param name="k">Keys [B, H_kv, S, D] in the layout.</param>
+    /// <param name="v">Values [B, H_kv, S, D] in the layout.</param>
     /// <param name="plan">The plan.</param>
     /// <param name="options">Scale, stream, kernel choice; causal is always on.</param>
-    /// <param name="layout">Order of the dimensions of q, k and v.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of q, k and v.</param>
     public static Tensor RunPermutedBlockSparse(Tensor q, Tensor k, Tensor v, PbsPlan plan, AttentionOptions? options = null,
-        TensorLayout layout = TensorLayout.BSHD)
+        TensorLayout layout = TensorLayout.BHSD)
     {
         var output = AllocateLike(q, nameof(q));
         return Complete(output, () => RunPermutedBlockSparse(q, k, v, output, plan, null, options, layout));
@@ -360,11 +383,9 @@ public static class TorchAttention
     private static Tensor AllocateLse(Tensor q, string name, TensorLayout layout)
     {
         CheckLayout(layout);
-        var shape = TensorBinding.Bind(q, name, ElementKinds.Attention).WithLayout(layout).Lengths;
-        if (shape.Length != 4)
-        {
-            throw new ArgumentException($"{name} must have rank 4 ([B, S, H, D]) but has rank {shape.Length}.", name);
-        }
+        var binding = TensorBinding.Bind(q, name, ElementKinds.Attention).WithLayout(layout);
+        LayoutShapes.RequireRank4(binding, layout);
+        var shape = binding.Lengths;
         return torch.empty([shape[0], shape[2], shape[1]], dtype: ScalarType.Float32, device: q.device);
     }
 
@@ -456,7 +477,8 @@ public static class TorchAttention
 
         public TensorBinding? Lse { get; }
 
-        public static AttentionArgs Bind(Tensor q, Tensor k, Tensor v, Tensor output, Tensor? lse, TensorLayout layout)
+        public static AttentionArgs Bind(Tensor q, Tensor k, Tensor v, Tensor output, Tensor? lse, TensorLayout layout,
+            bool packed = false)
         {
             CheckLayout(layout);
             var bq = TensorBinding.Bind(q, nameof(q), ElementKinds.Attention).WithLayout(layout);
@@ -471,6 +493,18 @@ public static class TorchAttention
             }
             bl?.SameDevice(bq);
             CheckCudaDtype(bq);
+            foreach (var t in new[] { bq, bk, bv, bo, bl })
+            {
+                t?.RequireDistinctElements();
+            }
+            if (packed)
+            {
+                LayoutShapes.CheckPacked(bq, bk, bv, bo, bl);
+            }
+            else
+            {
+                LayoutShapes.Check(bq, bk, bv, bo, bl, layout);
+            }
             return new AttentionArgs(bq, bk, bv, bo, bl);
         }
     }

@@ -265,6 +265,27 @@ internal sealed unsafe class TensorBinding
         }
     }
 
+    /// <summary>
+    /// Distinct indices must map to distinct elements (SparseAttn takes no broadcast views): sorted by stride, each
+    /// stride steps past everything the smaller dims span, so an expanded view (stride 0) is refused.
+    /// </summary>
+    public void RequireDistinctElements()
+    {
+        var dims = Enumerable.Range(0, Lengths.Length).Where(i => Lengths[i] > 1).OrderBy(i => Strides[i]).ToArray();
+        nint reach = 0;
+        foreach (var d in dims)
+        {
+            if (Strides[d] <= reach)
+            {
+                throw new ArgumentException(
+                    $"{Name} addresses some elements twice (shape [{string.Join(", ", Tensor.shape)}], strides " +
+                    $"[{string.Join(", ", Tensor.stride())}], e.g. an expanded view); SparseAttn needs one element per index " +
+                    "(call .contiguous() first, or torch.empty_like for an output).", Name);
+            }
+            reach += (Lengths[d] - 1) * Strides[d];
+        }
+    }
+
     public void SameDtype(TensorBinding reference)
     {
         if (ScalarType != reference.ScalarType)

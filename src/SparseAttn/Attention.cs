@@ -31,7 +31,21 @@ public static unsafe partial class Attention
     /// <param name="k">Keys [B, S_k, H_kv, D]; H_q is a multiple of H_kv (GQA/MQA).</param>
     /// <param name="v">Values [B, S_k, H_kv, D].</param>
     /// <param name="output">Result [B, S_q, H_q, D]; must not overlap the inputs.</param>
-    /// <param name="options">Scale, causal flag, threads; null for the defaults.</param>
+    /// <param name="options">Scale, causal flag and alignment, threads; null for the defaults.</param>
+    /// <exception cref="ArgumentException">T is not float, Half or BFloat16; shapes that do not fit together
+    /// (batch, heads, head dim, output like q); a head dim that is not contiguous or out of range; an output that
+    /// overlaps an input; bad options. The message names the parameter and its value.</exception>
+    /// <exception cref="NotSupportedException">The native library was built without the CPU backend.</exception>
+    /// <example>
+    /// Causal attention over host arrays in the [B, S, H, D] layout:
+    /// <code>
+    /// nint[] shape = [1, 1024, 8, 64];
+    /// float[] q = new float[1 * 1024 * 8 * 64], k = new float[q.Length], v = new float[q.Length], o = new float[q.Length];
+    /// Attention.Dense&lt;float&gt;(new ReadOnlyTensorSpan&lt;float&gt;(q, shape, default), new ReadOnlyTensorSpan&lt;float&gt;(k, shape, default),
+    ///     new ReadOnlyTensorSpan&lt;float&gt;(v, shape, default), new TensorSpan&lt;float&gt;(o, shape, default),
+    ///     new AttentionOptions { Causal = true });
+    /// </code>
+    /// </example>
     public static void Dense<T>(ReadOnlyTensorSpan<T> q, ReadOnlyTensorSpan<T> k, ReadOnlyTensorSpan<T> v,
         TensorSpan<T> output, AttentionOptions? options = null) where T : unmanaged =>
         DenseHost(q, k, v, output, default, false, options);
@@ -43,7 +57,7 @@ public static unsafe partial class Attention
     /// <param name="v">Values [B, S_k, H_kv, D].</param>
     /// <param name="output">Result [B, S_q, H_q, D].</param>
     /// <param name="lse">Log-sum-exp [B, H_q, S_q] (-inf for rows with no allowed key).</param>
-    /// <param name="options">Scale, causal flag, threads; null for the defaults.</param>
+    /// <param name="options">Scale, causal flag and alignment, threads; null for the defaults.</param>
     public static void Dense<T>(ReadOnlyTensorSpan<T> q, ReadOnlyTensorSpan<T> k, ReadOnlyTensorSpan<T> v,
         TensorSpan<T> output, TensorSpan<float> lse, AttentionOptions? options = null) where T : unmanaged =>
         DenseHost(q, k, v, output, lse, true, options);
@@ -54,7 +68,23 @@ public static unsafe partial class Attention
     /// <param name="k">Keys [B, S_k, H_kv, D].</param>
     /// <param name="v">Values [B, S_k, H_kv, D].</param>
     /// <param name="output">Result [B, S_q, H_q, D].</param>
-    /// <param name="options">Scale, causal flag, stream, kernel choice, splits; null for the defaults.</param>
+    /// <param name="options">Scale, causal flag and alignment, stream, kernel choice, splits; null for the defaults.</param>
+    /// <exception cref="ArgumentNullException">A tensor is null.</exception>
+    /// <exception cref="ArgumentException">T is not Half or BFloat16; shapes that do not fit together; tensors on
+    /// different devices; an unsupported head dim; bad options. The message names the parameter.</exception>
+    /// <exception cref="NotSupportedException">No CUDA backend or device; top-left causal alignment on a call the
+    /// CUDA kernels do not cover (see <see cref="CausalAlignment.TopLeft"/>).</exception>
+    /// <exception cref="SparseAttnException">A CUDA failure, with the CUDA error string.</exception>
+    /// <example>
+    /// <code>
+    /// nint[] shape = [2, 4096, 16, 128];
+    /// using var q = CudaTensor&lt;BFloat16&gt;.FromHost(hostQ, shape, device: 0);
+    /// using var k = CudaTensor&lt;BFloat16&gt;.FromHost(hostK, shape, device: 0);
+    /// using var v = CudaTensor&lt;BFloat16&gt;.FromHost(hostV, shape, device: 0);
+    /// using var output = CudaTensor&lt;BFloat16&gt;.Allocate(0, shape);
+    /// Attention.Dense(q, k, v, output, new AttentionOptions { Causal = true });
+    /// </code>
+    /// </example>
     public static void Dense<T>(ICudaTensor<T> q, ICudaTensor<T> k, ICudaTensor<T> v, ICudaTensor<T> output,
         AttentionOptions? options = null) where T : unmanaged =>
         DenseDevice(q, k, v, output, null, options);
@@ -66,7 +96,7 @@ public static unsafe partial class Attention
     /// <param name="v">Values [B, S_k, H_kv, D].</param>
     /// <param name="output">Result [B, S_q, H_q, D].</param>
     /// <param name="lse">Log-sum-exp, fp32 [B, H_q, S_q].</param>
-    /// <param name="options">Scale, causal flag, stream, kernel choice, splits; null for the defaults.</param>
+    /// <param name="options">Scale, causal flag and alignment, stream, kernel choice, splits; null for the defaults.</param>
     public static void Dense<T>(ICudaTensor<T> q, ICudaTensor<T> k, ICudaTensor<T> v, ICudaTensor<T> output,
         ICudaTensor<float> lse, AttentionOptions? options = null) where T : unmanaged
     {
@@ -154,7 +184,7 @@ public static unsafe partial class Attention
     /// <param name="cuSeqlensK">Cumulative key lengths [B + 1]: starts at 0, non-decreasing, ends at T_k.</param>
     /// <param name="maxSeqlenQ">An upper bound of every query sequence length.</param>
     /// <param name="maxSeqlenK">An upper bound of every key sequence length.</param>
-    /// <param name="options">Scale, causal flag, threads; null for the defaults.</param>
+    /// <param name="options">Scale, causal flag and alignment, threads; null for the defaults.</param>
     public static void DenseVarlen<T>(ReadOnlyTensorSpan<T> q, ReadOnlyTensorSpan<T> k, ReadOnlyTensorSpan<T> v,
         TensorSpan<T> output, ReadOnlySpan<int> cuSeqlensQ, ReadOnlySpan<int> cuSeqlensK, int maxSeqlenQ,
         int maxSeqlenK, AttentionOptions? options = null) where T : unmanaged =>
@@ -171,7 +201,7 @@ public static unsafe partial class Attention
     /// <param name="cuSeqlensK">Cumulative key lengths [B + 1].</param>
     /// <param name="maxSeqlenQ">An upper bound of every query sequence length.</param>
     /// <param name="maxSeqlenK">An upper bound of every key sequence length.</param>
-    /// <param name="options">Scale, causal flag, threads; null for the defaults.</param>
+    /// <param name="options">Scale, causal flag and alignment, threads; null for the defaults.</param>
     public static void DenseVarlen<T>(ReadOnlyTensorSpan<T> q, ReadOnlyTensorSpan<T> k, ReadOnlyTensorSpan<T> v,
         TensorSpan<T> output, TensorSpan<float> lse, ReadOnlySpan<int> cuSeqlensQ, ReadOnlySpan<int> cuSeqlensK,
         int maxSeqlenQ, int maxSeqlenK, AttentionOptions? options = null) where T : unmanaged =>

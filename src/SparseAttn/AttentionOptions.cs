@@ -8,11 +8,21 @@ public sealed record AttentionOptions
     /// <summary>Default options: scale 1/sqrt(D), not causal, default stream, automatic kernel choice.</summary>
     public static AttentionOptions Default { get; } = new();
 
-    /// <summary>Softmax scale; 0 means 1/sqrt(D). Otherwise finite and positive.</summary>
-    public float Scale { get; init; }
+    /// <summary>Softmax scale, finite and positive; null (the default) means 1/sqrt(D).</summary>
+    public float? Scale { get; init; }
 
-    /// <summary>Dense and block-sparse: bottom-right aligned causal mask (query i sees key j iff j &lt;= i + S_k - S_q).</summary>
+    /// <summary>
+    /// Dense and block-sparse: causal mask, aligned as <see cref="CausalAlignment"/> says (bottom-right by default:
+    /// query i sees key j iff j &lt;= i + S_k - S_q).
+    /// </summary>
     public bool Causal { get; init; }
+
+    /// <summary>
+    /// Where the causal diagonal sits when S_q != S_k: <see cref="CausalAlignment.BottomRight"/> (the default,
+    /// FlashAttention's) or <see cref="CausalAlignment.TopLeft"/> (torch SDPA's is_causal). Used when
+    /// <see cref="Causal"/> is true.
+    /// </summary>
+    public CausalAlignment CausalAlignment { get; init; }
 
     /// <summary>CUDA stream for device calls (null: the legacy default stream). Ignored on the CPU.</summary>
     public CudaStream? Stream { get; init; }
@@ -28,10 +38,15 @@ public sealed record AttentionOptions
 
     internal void Validate(string parameterName)
     {
-        if (Scale != 0 && !(float.IsFinite(Scale) && Scale > 0))
+        if (Scale is { } scale && !(float.IsFinite(scale) && scale > 0))
         {
-            throw new ArgumentOutOfRangeException(parameterName, Scale,
-                $"{parameterName}.Scale = {Scale} must be 0 (meaning 1/sqrt(D)) or finite and positive.");
+            throw new ArgumentOutOfRangeException(parameterName, scale,
+                $"{parameterName}.Scale = {scale} must be finite and positive (null means 1/sqrt(D)).");
+        }
+        if (!Enum.IsDefined(CausalAlignment))
+        {
+            throw new ArgumentOutOfRangeException(parameterName, CausalAlignment,
+                $"{parameterName}.CausalAlignment = {(int)CausalAlignment} is not a CausalAlignment value.");
         }
         if (NumSplits < 0)
         {
@@ -54,7 +69,7 @@ public sealed record AttentionOptions
     {
         return new sa_attention_options
         {
-            scale = Scale,
+            scale = Scale ?? 0f,
             causal = Causal || causalOverride ? 1 : 0,
             stream = Stream?.Handle ?? 0,
             kernel = (int)Kernel,
@@ -62,7 +77,7 @@ public sealed record AttentionOptions
             workspace = 0,
             workspace_bytes = 0,
             num_threads = NumThreads,
-            reserved = 0,
+            causal_alignment = (int)CausalAlignment,
         };
     }
 }

@@ -34,6 +34,27 @@ public enum KernelChoice
     Portable = 2,
 }
 
+/// <summary>
+/// Where the causal diagonal sits when S_q != S_k (values match <c>sa_causal_alignment</c>); the two agree
+/// when S_q == S_k.
+/// </summary>
+public enum CausalAlignment
+{
+    /// <summary>
+    /// Query i sees key j iff j &lt;= i + S_k - S_q: the last query sees every key (FlashAttention's convention;
+    /// decoding and chunked prefill with the new queries at the end). With S_q &gt; S_k the first S_q - S_k
+    /// queries see no key (output 0, log-sum-exp -inf).
+    /// </summary>
+    BottomRight = 0,
+
+    /// <summary>
+    /// Query i sees key j iff j &lt;= i (torch's scaled_dot_product_attention is_causal, FlexAttention's
+    /// q_idx &gt;= kv_idx). On CUDA, packed variable-length calls and block-sparse calls with S_q != S_k do
+    /// not support it (<see cref="NotSupportedException"/>); the CPU backend runs every call with it.
+    /// </summary>
+    TopLeft = 1,
+}
+
 /// <summary>Attention families (values match <c>sa_operation</c>).</summary>
 public enum AttentionOperation
 {

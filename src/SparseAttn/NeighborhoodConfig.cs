@@ -206,6 +206,48 @@ public sealed record NeighborhoodConfig
         }
     }
 
+    /// <summary>
+    /// Tile-level estimate of the configuration: the (query tile, key tile) pairs a tiled kernel visits when
+    /// queries and keys are tiled with boxes of one dilation group's token grid, against the tiles dense
+    /// attention visits on the same tokens. A visited tile costs its full size whatever part of it the windows
+    /// use, so the tile bound is the speedup a tiled kernel can reach; the pair bound is only the FLOP bound.
+    /// </summary>
+    /// <param name="tileRows">Queries per tile, a power of two: 64 for the CUDA mma.sync kernels and the CPU, 128 for
+    /// the Hopper wgmma kernels.</param>
+    /// <param name="tileKeys">Keys per tile, a power of two (64 or 128 likewise).</param>
+    /// <param name="queryBox">Box sides per spatial dim (powers of two, product <paramref name="tileRows"/>); empty:
+    /// the shape the CUDA kernels choose.</param>
+    /// <param name="keyBox">Key box sides likewise; empty: the kernels' choice.</param>
+    /// <returns>Boxes used, tile counts and the bounds.</returns>
+    /// <exception cref="ArgumentException">A tile size that is not a power of two, or box sides that do not fit.</exception>
+    public unsafe NeighborhoodTileEstimate EstimateTiles(int tileRows = 64, int tileKeys = 64, ReadOnlySpan<int> queryBox = default,
+        ReadOnlySpan<int> keyBox = default)
+    {
+        var native = ToNative();
+        sa_neighborhood_estimate e;
+        var q = new int[SaConstants.SA_MAX_SPATIAL_DIMS];
+        var k = new int[SaConstants.SA_MAX_SPATIAL_DIMS];
+        Array.Fill(q, 1);
+        Array.Fill(k, 1);
+        queryBox.CopyTo(q);
+        keyBox.CopyTo(k);
+        fixed (int* pq = q)
+        fixed (int* pk = k)
+        {
+            NativeStatus.Check(NativeMethods.sa_neighborhood_estimate_tiles(&native, tileRows, tileKeys,
+                queryBox.IsEmpty ? null : pq, keyBox.IsEmpty ? null : pk, &e));
+        }
+        var qBox = new int[SpatialRank];
+        var kBox = new int[SpatialRank];
+        for (var d = 0; d < SpatialRank; d++)
+        {
+            qBox[d] = e.q_box[d];
+            kBox[d] = e.k_box[d];
+        }
+        return new NeighborhoodTileEstimate(tileRows, tileKeys, qBox, kBox, e.query_tiles, e.tiles_visited, e.masked_fraction,
+            e.dense_tiles, e.pair_bound_speedup, e.tile_bound_speedup, e.predicted_speedup);
+    }
+
     internal unsafe sa_neighborhood_params ToNative()
     {
         var native = new sa_neighborhood_params { spatial_rank = SpatialRank };
@@ -251,3 +293,19 @@ public sealed record NeighborhoodConfig
         return true;
     }
 }
+
+/// <summary>Tile-level estimate of a neighborhood configuration (<see cref="NeighborhoodConfig.EstimateTiles"/>).</summary>
+/// <param name="TileRows">Queries per tile.</param>
+/// <param name="TileKeys">Keys per tile.</param>
+/// <param name="QueryBox">Query box sides per spatial dim.</param>
+/// <param name="KeyBox">Key box sides per spatial dim.</param>
+/// <param name="QueryTiles">Work tiles holding at least one query.</param>
+/// <param name="TilesVisited">(query tile, key tile) pairs computed.</param>
+/// <param name="MaskedFraction">Share of the visited tiles that need the per-element mask.</param>
+/// <param name="DenseTiles">Tiles dense attention computes on the same token count.</param>
+/// <param name="PairBoundSpeedup">Dense pairs over allowed pairs: the FLOP bound.</param>
+/// <param name="TileBoundSpeedup">Dense tiles over visited tiles: the bound of a tiled kernel.</param>
+/// <param name="PredictedSpeedup">The tile bound with a masked tile costing 1.3 unmasked ones.</param>
+public sealed record NeighborhoodTileEstimate(int TileRows, int TileKeys, IReadOnlyList<int> QueryBox, IReadOnlyList<int> KeyBox,
+    double QueryTiles, double TilesVisited, double MaskedFraction, double DenseTiles, double PairBoundSpeedup,
+    double TileBoundSpeedup, double PredictedSpeedup);

@@ -15,8 +15,8 @@ public sealed record PbsOptions
     /// <summary>Cumulative block-score threshold in (0, 1]: the fewest blocks whose scores reach it are kept.</summary>
     public float Tau { get; init; } = 0.9f;
 
-    /// <summary>Softmax scale of the importance and block scores; 0 means 1/sqrt(D).</summary>
-    public float Scale { get; init; }
+    /// <summary>Softmax scale of the importance and block scores, finite and positive; null (the default) means 1/sqrt(D).</summary>
+    public float? Scale { get; init; }
 
     /// <summary>
     /// Whether keys are sorted by importance within each full segment (the default). With <c>false</c> the
@@ -40,10 +40,10 @@ public sealed record PbsOptions
         {
             throw new ArgumentOutOfRangeException(parameterName, Tau, $"{parameterName}.Tau = {Tau} must be in (0, 1].");
         }
-        if (Scale != 0 && !(float.IsFinite(Scale) && Scale > 0))
+        if (Scale is { } scale && !(float.IsFinite(scale) && scale > 0))
         {
-            throw new ArgumentOutOfRangeException(parameterName, Scale,
-                $"{parameterName}.Scale = {Scale} must be 0 (meaning 1/sqrt(D)) or finite and positive.");
+            throw new ArgumentOutOfRangeException(parameterName, scale,
+                $"{parameterName}.Scale = {scale} must be finite and positive (null means 1/sqrt(D)).");
         }
     }
 
@@ -52,7 +52,7 @@ public sealed record PbsOptions
         block = Block,
         segment = Segment,
         tau = Tau,
-        scale = Scale,
+        scale = Scale ?? 0f,
         stream = stream?.Handle ?? 0,
         permute_keys = PermuteKeys ? 1 : 0,
     };
@@ -72,9 +72,11 @@ public sealed class PbsPlan
         Block = options.Block;
         Segment = options.Segment;
         Tau = options.Tau;
-        KeyPermutation = keyPermutation;
+        keyPermutation_ = keyPermutation;
         Mask = mask;
     }
+
+    private readonly int[] keyPermutation_;
 
     /// <summary>Batch size of the planned call.</summary>
     public int Batch { get; }
@@ -94,14 +96,34 @@ public sealed class PbsPlan
     /// <summary>The block-score threshold used.</summary>
     public float Tau { get; }
 
-    /// <summary>Key permutation, int32 [B, H_q, S]: permuted position j holds original key KeyPermutation[j].</summary>
-    public int[] KeyPermutation { get; }
+    /// <summary>
+    /// Key permutation, int32 [B, H_q, S] flattened row-major (read-only): for batch b and head h, permuted
+    /// position j holds original key <c>KeyPermutation[(b * Heads + h) * SequenceLength + j]</c>.
+    /// </summary>
+    public ReadOnlySpan<int> KeyPermutation => keyPermutation_;
 
-    /// <summary>Block lists over permuted key blocks, [B, H_q, nQ, nK].</summary>
+    /// <summary>Block lists over permuted key blocks, [B, H_q, nQ, nK] (read-only lists).</summary>
     public BlockMask Mask { get; }
 
-    /// <summary>Fraction of (query block, key block) pairs kept.</summary>
+    /// <summary>
+    /// Fraction of the whole S x S block grid that is listed, (query block, key block) pairs over
+    /// B * H_q * nQ * nK. A causal plan never exceeds about one half here; see <see cref="CausalDensity"/>.
+    /// </summary>
     public double Density => Mask.Density;
+
+    /// <summary>
+    /// Fraction of the causal (query, key) pairs the plan computes, against the dense causal baseline
+    /// B * H_q * S (S + 1) / 2: 1 means the plan does all the work of dense causal attention, 0.25 a quarter
+    /// of it. Counted per pair, so partial diagonal blocks count only their causal part.
+    /// </summary>
+    public double CausalDensity
+    {
+        get
+        {
+            var causalPairs = (double)Batch * Heads * SequenceLength * (SequenceLength + 1L) / 2;
+            return Mask.PairCount(SequenceLength, SequenceLength, causal: true) / causalPairs;
+        }
+    }
 }
 
 /// <summary>
@@ -110,7 +132,7 @@ public sealed class PbsPlan
 /// attention; the planner keeps those and block-sparse attention runs over the permuted keys with the
 /// causal mask on original positions.
 /// </summary>
-public static unsafe class PermutedBlockSparse
+public static unsafe partial class PermutedBlockSparse
 {
     private static PbsOptions CheckPlanArgs(in TensorArg q, in TensorArg k, PbsOptions? options, DeviceKind device)
     {

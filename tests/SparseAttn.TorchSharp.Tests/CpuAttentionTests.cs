@@ -49,6 +49,39 @@ public class CpuAttentionTests
         AssertClose(actual, expected, Float32Tolerance, "dense [B, H, S, D]");
     }
 
+    [TestCase(2, 37, 37, 4, 2, 32, false, TestName = "Default layout is torch's, S_q == S_k")]
+    [TestCase(1, 45, 45, 3, 3, 64, true, TestName = "Default layout is torch's, S_q == S_k, causal")]
+    [TestCase(2, 19, 53, 4, 4, 32, false, TestName = "Default layout is torch's, S_q < S_k")]
+    [TestCase(1, 61, 29, 2, 1, 16, false, TestName = "Default layout is torch's, S_q > S_k")]
+    public void DefaultLayoutIsTorchsAndMatchesSdpa(int b, int sq, int sk, int hq, int hkv, int d, bool causal)
+    {
+        var q = Random(ScalarType.Float32, b, hq, sq, d);
+        var k = Random(ScalarType.Float32, b, hkv, sk, d);
+        var v = Random(ScalarType.Float32, b, hkv, sk, d);
+        var output = torch.full_like(q, float.NaN);
+
+        TorchAttention.Dense(q, k, v, output, options: new AttentionOptions { Causal = causal });
+
+        AssertClose(output, Sdpa(q, k, v, causal: causal), Float32Tolerance, "dense, no layout given");
+    }
+
+    [TestCase(1, 13, 41, 3, 3, 32, TestName = "Top-left causal equals torch is_causal, S_q < S_k")]
+    [TestCase(2, 50, 21, 4, 2, 16, TestName = "Top-left causal equals torch is_causal, S_q > S_k")]
+    [TestCase(1, 33, 33, 2, 1, 64, TestName = "Top-left causal equals torch is_causal, S_q == S_k")]
+    public void TopLeftCausalMatchesTorchIsCausal(int b, int sq, int sk, int hq, int hkv, int d)
+    {
+        var q = Random(ScalarType.Float32, b, hq, sq, d);
+        var k = Random(ScalarType.Float32, b, hkv, sk, d);
+        var v = Random(ScalarType.Float32, b, hkv, sk, d);
+        var options = new AttentionOptions { Causal = true, CausalAlignment = CausalAlignment.TopLeft };
+
+        var (actual, lse) = TorchAttention.DenseWithLse(q, k, v, options);
+
+        AssertClose(actual, Sdpa(q, k, v, causal: true), Float32Tolerance, "top-left causal against torch's is_causal");
+        var topLeft = torch.ones(new long[] { sq, sk }, ScalarType.Bool).tril();
+        AssertClose(lse, Lse(q, k, topLeft), Float32Tolerance, "top-left causal LSE");
+    }
+
     [Test]
     public void DenseOnBshdTensorsMatchesTorchSdpa()
     {
@@ -57,7 +90,7 @@ public class CpuAttentionTests
         var v = Random(ScalarType.Float32, 2, 47, 3, 40);
         var expected = Sdpa(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2);
 
-        var actual = TorchAttention.Dense(q, k, v);
+        var actual = TorchAttention.Dense(q, k, v, layout: TensorLayout.BSHD);
 
         AssertClose(actual, expected, Float32Tolerance, "dense [B, S, H, D]");
     }
@@ -72,7 +105,8 @@ public class CpuAttentionTests
         var qView = q.transpose(1, 2);
         Assert.That(qView.is_contiguous(), Is.False, "the view must be strided for this test to mean anything");
 
-        var actual = TorchAttention.Dense(qView, k.transpose(1, 2), v.transpose(1, 2), new AttentionOptions { Causal = true });
+        var actual = TorchAttention.Dense(qView, k.transpose(1, 2), v.transpose(1, 2), new AttentionOptions { Causal = true },
+            TensorLayout.BSHD);
 
         AssertClose(actual.transpose(1, 2), expected, Float32Tolerance, "dense through transpose(1, 2)");
     }
@@ -191,13 +225,13 @@ public class CpuAttentionTests
         var q = Random(ScalarType.Float32, 2, 19, 4, 32);
         var k = Random(ScalarType.Float32, 2, 50, 2, 32);
         var v = Random(ScalarType.Float32, 2, 50, 2, 32);
-        var (o1, lse1) = TorchAttention.DenseWithLse(q, k.narrow(1, 0, 21), v.narrow(1, 0, 21));
-        var (o2, lse2) = TorchAttention.DenseWithLse(q, k.narrow(1, 21, 29), v.narrow(1, 21, 29));
-        var (expected, expectedLse) = TorchAttention.DenseWithLse(q, k, v);
+        var (o1, lse1) = TorchAttention.DenseWithLse(q, k.narrow(1, 0, 21), v.narrow(1, 0, 21), layout: TensorLayout.BSHD);
+        var (o2, lse2) = TorchAttention.DenseWithLse(q, k.narrow(1, 21, 29), v.narrow(1, 21, 29), layout: TensorLayout.BSHD);
+        var (expected, expectedLse) = TorchAttention.DenseWithLse(q, k, v, layout: TensorLayout.BSHD);
         var merged = torch.empty_like(q);
         var mergedLse = torch.empty_like(lse1);
 
-        TorchAttention.MergeLse(o1, lse1, o2, lse2, merged, mergedLse);
+        TorchAttention.MergeLse(o1, lse1, o2, lse2, merged, mergedLse, TensorLayout.BSHD);
 
         AssertClose(merged, expected, Float32Tolerance, "merged output");
         AssertClose(mergedLse, expectedLse, Float32Tolerance, "merged LSE");
@@ -248,7 +282,7 @@ public class CpuAttentionTests
         var mask = BlockMask.Random(seq, block, 0.4, Seed, batch, heads, causal);
         var tokens = TokenMask(mask, batch, heads, seq, seq, causal);
 
-        var actual = TorchAttention.BlockSparse(q, k, v, mask, new AttentionOptions { Causal = causal });
+        var actual = TorchAttention.BlockSparse(q, k, v, mask, new AttentionOptions { Causal = causal }, layout: TensorLayout.BSHD);
 
         var expected = Sdpa(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), tokens).transpose(1, 2);
         AssertClose(actual, expected, Float32Tolerance, $"block-sparse, density {mask.Density:F2}");
@@ -314,13 +348,15 @@ public class CpuAttentionTests
         var q = Random(ScalarType.Float32, 1, 300, 2, 32);
         var k = Random(ScalarType.Float32, 1, 300, 2, 32);
         var v = Random(ScalarType.Float32, 1, 300, 2, 32);
-        var plan = TorchAttention.PlanPermutedBlockSparse(q, k, new PbsOptions { Block = 64, Segment = 128, Tau = 1f });
+        var plan = TorchAttention.PlanPermutedBlockSparse(q, k, new PbsOptions { Block = 64, Segment = 128, Tau = 1f },
+            TensorLayout.BSHD);
         var output = torch.empty_like(q);
         var lse = torch.empty(1, 2, 300);
 
-        TorchAttention.RunPermutedBlockSparse(q, k, v, output, plan, lse);
+        TorchAttention.RunPermutedBlockSparse(q, k, v, output, plan, lse, layout: TensorLayout.BSHD);
 
-        var (expected, expectedLse) = TorchAttention.DenseWithLse(q, k, v, new AttentionOptions { Causal = true });
+        var (expected, expectedLse) = TorchAttention.DenseWithLse(q, k, v, new AttentionOptions { Causal = true },
+            TensorLayout.BSHD);
         AssertClose(output, expected, Float32Tolerance, "PBS with tau 1");
         AssertClose(lse, expectedLse, Float32Tolerance, "PBS LSE with tau 1");
     }

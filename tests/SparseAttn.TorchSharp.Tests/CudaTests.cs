@@ -46,6 +46,21 @@ public class CudaTests
         Assert.That(MaxError(actual.cpu(), expected), Is.LessThanOrEqualTo(tolerance), $"seed {Seed}");
     }
 
+    [TestCase(ScalarType.Float16, 96, 300, 4e-3)]
+    [TestCase(ScalarType.BFloat16, 300, 96, 2e-2)]
+    public void TopLeftCausalMatchesTorchIsCausal(ScalarType dtype, int seqQ, int seqK, double tolerance)
+    {
+        var q = OnCuda(dtype, 1, 4, seqQ, 64);
+        var k = OnCuda(dtype, 1, 4, seqK, 64);
+        var v = OnCuda(dtype, 1, 4, seqK, 64);
+
+        var actual = TorchAttention.Dense(q, k, v, new AttentionOptions { Causal = true, CausalAlignment = CausalAlignment.TopLeft });
+        torch.cuda.synchronize();
+
+        var expected = Sdpa(q.cpu(), k.cpu(), v.cpu(), causal: true);
+        Assert.That(MaxError(actual.cpu(), expected), Is.LessThanOrEqualTo(tolerance), $"seed {Seed}");
+    }
+
     [Test]
     public void BlockSparseMatchesTorchWithExplicitMask()
     {
@@ -57,7 +72,8 @@ public class CudaTests
         var lse = torch.empty(new long[] { 1, heads, seq }, ScalarType.Float32, q.device);
         var output = torch.empty_like(q);
 
-        TorchAttention.BlockSparse(q, k, v, output, mask, lse, new AttentionOptions { Causal = true });
+        TorchAttention.BlockSparse(q, k, v, output, mask, lse, new AttentionOptions { Causal = true },
+            layout: TensorLayout.BSHD);
         torch.cuda.synchronize();
 
         var tokens = TokenMask(mask, 1, heads, seq, seq, causal: true);

@@ -16,7 +16,7 @@ public class ErrorTests
     [TearDown]
     public void TearDown() => scope?.Dispose();
 
-    private static Tensor Qkv(ScalarType dtype = ScalarType.Float32) => TorchReference.Random(dtype, 1, 16, 2, 32);
+    private static Tensor Qkv(ScalarType dtype = ScalarType.Float32) => TorchReference.Random(dtype, 1, 2, 16, 32);
 
     [TestCase(ScalarType.Float64, "Float64")]
     [TestCase(ScalarType.Int32, "Int32")]
@@ -59,8 +59,8 @@ public class ErrorTests
     public void NonContiguousHeadDimNamesTheTensor()
     {
         var q = Qkv();
-        // [1, 16, 32, 2] transposed to [1, 16, 2, 32]: the head dim has stride 2.
-        var strided = TorchReference.Random(ScalarType.Float32, 1, 16, 32, 2).transpose(2, 3);
+        // [1, 2, 32, 16] transposed to [1, 2, 16, 32]: the head dim has stride 16.
+        var strided = TorchReference.Random(ScalarType.Float32, 1, 2, 32, 16).transpose(2, 3);
         var ex = Assert.Throws<ArgumentException>(() => TorchAttention.Dense(q, strided, q));
         Assert.That(ex!.ParamName, Is.EqualTo("k"));
         Assert.That(ex.Message, Does.Contain("last dimension").And.Contain("contiguous"));
@@ -89,7 +89,7 @@ public class ErrorTests
     public void OutputOfTheWrongShapeNamesOutput()
     {
         var q = Qkv();
-        var ex = Assert.Throws<ArgumentException>(() => TorchAttention.Dense(q, q, q, torch.empty(1, 15, 2, 32)));
+        var ex = Assert.Throws<ArgumentException>(() => TorchAttention.Dense(q, q, q, torch.empty(1, 2, 15, 32)));
         Assert.That(ex!.ParamName, Is.EqualTo("output"));
     }
 
@@ -112,7 +112,7 @@ public class ErrorTests
     [Test]
     public void PermutationMustBeInt32()
     {
-        var q = TorchReference.Random(ScalarType.Float32, 1, 100, 1, 16);
+        var q = TorchReference.Random(ScalarType.Float32, 1, 1, 100, 16);
         var mask = BlockMask.Causal(100, 100, 64, 64);
         var ex = Assert.Throws<ArgumentException>(() =>
             TorchAttention.BlockSparse(q, q, q, mask, keyPermutation: torch.arange(100)));
@@ -155,9 +155,107 @@ public class ErrorTests
     [Test]
     public void CausalNeighborhoodOptionIsRejected()
     {
-        var q = Qkv();
+        var q = TorchReference.Random(ScalarType.Float32, 1, 2, 16, 32);
         var ex = Assert.Throws<ArgumentException>(() =>
             TorchAttention.Neighborhood(q, q, q, NeighborhoodConfig.Create1D(16, 3), new AttentionOptions { Causal = true }));
         Assert.That(ex!.ParamName, Is.EqualTo("options"));
+    }
+
+    [Test]
+    public void BshdTensorsWithoutALayoutAreRefusedWhenTheyDoNotFitTorchsOrder()
+    {
+        // [B, S, H, D] tensors read as torch's [B, H, S, D]: 37 query heads over 53 key heads.
+        var q = TorchReference.Random(ScalarType.Float32, 1, 37, 4, 32);
+        var k = TorchReference.Random(ScalarType.Float32, 1, 53, 4, 32);
+        var ex = Assert.Throws<ArgumentException>(() => TorchAttention.Dense(q, k, k));
+        Assert.That(ex!.ParamName, Is.EqualTo("k"));
+        Assert.That(ex.Message, Does.Contain("[1, 53, 4, 32] ([B, H, S, D])").And.Contain("layout: TensorLayout.BSHD"));
+    }
+
+    [Test]
+    public void KeysOfAnotherBatchOrHeadDimAreRefusedInTheCallersOrder()
+    {
+        var q = Qkv();
+        var k = TorchReference.Random(ScalarType.Float32, 2, 16, 2, 32);
+        var ex = Assert.Throws<ArgumentException>(() => TorchAttention.Dense(q, k, k, layout: TensorLayout.BSHD));
+        Assert.That(ex!.ParamName, Is.EqualTo("k"));
+        Assert.That(ex.Message, Does.Contain("[2, 16, 2, 32] ([B, S, H, D])").And.Contain("B and D must match"));
+    }
+
+    [Test]
+    public void ValuesShapedUnlikeKeysAreRefused()
+    {
+        var q = Qkv();
+        var v = TorchReference.Random(ScalarType.Float32, 1, 2, 17, 32);
+        var ex = Assert.Throws<ArgumentException>(() => TorchAttention.Dense(q, q, v));
+        Assert.That(ex!.ParamName, Is.EqualTo("v"));
+        Assert.That(ex.Message, Does.Contain("[1, 2, 17, 32]").And.Contain("[1, 2, 16, 32] [B, H, S, D]"));
+    }
+
+    [Test]
+    public void OutputShapeMessageUsesTorchsShapes()
+    {
+        var q = Qkv();
+        var ex = Assert.Throws<ArgumentException>(() => TorchAttention.Dense(q, q, q, torch.empty(1, 16, 2, 32)));
+        Assert.That(ex!.ParamName, Is.EqualTo("output"));
+        Assert.That(ex.Message, Does.Contain("[1, 16, 2, 32]").And.Contain("[1, 2, 16, 32]"));
+    }
+
+    [Test]
+    public void ExpandedOutputIsRefused()
+    {
+        var q = Qkv();
+        var output = torch.empty(1, 1, 16, 32).expand(1, 2, 16, 32);
+        var ex = Assert.Throws<ArgumentException>(() => TorchAttention.Dense(q, q, q, output));
+        Assert.That(ex!.ParamName, Is.EqualTo("output"));
+        Assert.That(ex.Message, Does.Contain("twice").And.Contain("strides [512, 0, 32, 1]"));
+    }
+
+    [Test]
+    public void ExpandedLseIsRefused()
+    {
+        var q = Qkv();
+        var lse = torch.empty(1, 1, 16).expand(1, 2, 16);
+        var ex = Assert.Throws<ArgumentException>(() => TorchAttention.Dense(q, q, q, torch.empty_like(q), lse));
+        Assert.That(ex!.ParamName, Is.EqualTo("lse"));
+    }
+
+    [Test]
+    public void ExpandedKeysAreRefusedInTorchsTerms()
+    {
+        var q = Qkv();
+        var k = TorchReference.Random(ScalarType.Float32, 1, 1, 16, 32).expand(1, 2, 16, 32);
+        var ex = Assert.Throws<ArgumentException>(() => TorchAttention.Dense(q, k, q));
+        Assert.That(ex!.ParamName, Is.EqualTo("k"));
+        Assert.That(ex.Message, Does.Contain("strides [512, 0, 32, 1]").And.Contain(".contiguous()"));
+    }
+
+    [Test]
+    public void RankThreeTensorNamesTheLayout()
+    {
+        var q = torch.rand(2, 16, 32);
+        var ex = Assert.Throws<ArgumentException>(() => TorchAttention.Dense(q, q, q));
+        Assert.That(ex!.ParamName, Is.EqualTo("q"));
+        Assert.That(ex.Message, Does.Contain("rank 3").And.Contain("BHSD").And.Contain("[B, H, S, D]"));
+    }
+
+    [Test]
+    public void MergeOfDifferentlyShapedPartialsIsRefused()
+    {
+        var o1 = Qkv();
+        var o2 = TorchReference.Random(ScalarType.Float32, 1, 2, 15, 32);
+        var lse = torch.zeros(1, 2, 16);
+        var ex = Assert.Throws<ArgumentException>(() => TorchAttention.MergeLse(o1, lse, o2, lse, torch.empty_like(o1)));
+        Assert.That(ex!.ParamName, Is.EqualTo("o2"));
+    }
+
+    [Test]
+    public void PlanWithKeysOfAnotherLengthIsRefused()
+    {
+        var q = TorchReference.Random(ScalarType.Float32, 1, 2, 300, 32);
+        var k = TorchReference.Random(ScalarType.Float32, 1, 2, 299, 32);
+        var ex = Assert.Throws<ArgumentException>(() => TorchAttention.PlanPermutedBlockSparse(q, k));
+        Assert.That(ex!.ParamName, Is.EqualTo("k"));
+        Assert.That(ex.Message, Does.Contain("[1, 2, 299, 32] ([B, H, S, D])"));
     }
 }

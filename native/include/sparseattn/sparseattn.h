@@ -169,19 +169,30 @@ typedef enum sa_kernel_choice {
                                 GPUs that have a newer one (the Hopper wgmma kernel) */
 } sa_kernel_choice;
 
+/* Where the causal diagonal sits when S_q != S_k (the two agree when S_q == S_k). */
+typedef enum sa_causal_alignment {
+    SA_CAUSAL_BOTTOM_RIGHT = 0, /* query i sees key j iff j <= i + (S_k - S_q): FlashAttention's,
+                                   the last query sees every key (decoding, chunked prefill) */
+    SA_CAUSAL_TOP_LEFT = 1      /* query i sees key j iff j <= i: torch SDPA's is_causal,
+                                   FlexAttention's q_idx >= kv_idx */
+} sa_causal_alignment;
+
 typedef struct sa_attention_options {
     float scale;               /* 0 means 1/sqrt(D) */
-    int32_t causal;            /* dense / block-sparse: bottom-right aligned causal mask */
+    int32_t causal;            /* dense / block-sparse: causal mask, aligned by causal_alignment */
     void* stream;              /* cudaStream_t for CUDA tensors; ignored on CPU */
     int32_t kernel;            /* sa_kernel_choice */
     int32_t num_splits;        /* split-KV: 0 = automatic, 1 = no split, n = n splits */
     void* workspace;           /* optional device scratch for split-KV; NULL = library cache */
     size_t workspace_bytes;
     int32_t num_threads;       /* CPU backend: 0 = all hardware threads */
-    int32_t reserved;
+    int32_t causal_alignment;  /* sa_causal_alignment, used when causal = 1. CUDA: top-left
+                                  runs for dense calls; varlen calls, and block-sparse calls with
+                                  S_q != S_k, return SA_ERROR_UNSUPPORTED for it (CPU: all run) */
 } sa_attention_options;
 
-/* Fills options with the defaults (scale 0, not causal, default stream, automatic choices). */
+/* Fills options with the defaults (scale 0, not causal, bottom-right alignment, default stream,
+   automatic choices). */
 SA_API void sa_attention_options_init(sa_attention_options* options);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -295,7 +306,7 @@ SA_API sa_status sa_neighborhood_estimate_tiles(const sa_neighborhood_params* pa
    query query_perm[i]; block rows refer to permuted query blocks and output row
    query_perm[i] receives the result. Each must be a permutation of 0..S-1.
    options->causal masks on original positions: original query p sees original key t iff
-   t <= p + (S_k - S_q). */
+   t <= p + (S_k - S_q) (bottom-right), or t <= p with SA_CAUSAL_TOP_LEFT. */
 typedef struct sa_block_sparse_params {
     int32_t block_q;  /* 64 or 128 */
     int32_t block_k;  /* 64 or 128 */

@@ -229,6 +229,7 @@ SA_API void sa_attention_options_init(sa_attention_options* options) {
     std::memset(options, 0, sizeof *options);
     options->scale = 0.0f;
     options->causal = 0;
+    options->causal_alignment = SA_CAUSAL_BOTTOM_RIGHT;
     options->stream = nullptr;
     options->kernel = SA_KERNEL_AUTO;
     options->num_splits = 0;

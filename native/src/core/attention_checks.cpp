@@ -42,6 +42,9 @@ void apply_options(AttentionProblem& p, const sa_attention_options* options) {
     p.scale = resolve_scale(o.scale, p.head_dim, "options->scale");
     if (o.causal != 0 && o.causal != 1)
         fail_invalid("options->causal must be 0 or 1, got %d", o.causal);
+    if (o.causal_alignment != SA_CAUSAL_BOTTOM_RIGHT && o.causal_alignment != SA_CAUSAL_TOP_LEFT)
+        fail_invalid("options->causal_alignment must be SA_CAUSAL_BOTTOM_RIGHT (0) or "
+                     "SA_CAUSAL_TOP_LEFT (1), got %d", o.causal_alignment);
     if (o.kernel != SA_KERNEL_AUTO && o.kernel != SA_KERNEL_REFERENCE && o.kernel != SA_KERNEL_PORTABLE)
         fail_invalid("options->kernel must be SA_KERNEL_AUTO (0), SA_KERNEL_REFERENCE (1) or "
                      "SA_KERNEL_PORTABLE (2), got %d", o.kernel);
@@ -53,6 +56,7 @@ void apply_options(AttentionProblem& p, const sa_attention_options* options) {
         fail_invalid("options->workspace is NULL but options->workspace_bytes is %zu",
                      o.workspace_bytes);
     p.causal = o.causal == 1;
+    p.causal_top_left = p.causal && o.causal_alignment == SA_CAUSAL_TOP_LEFT;
     p.stream = o.stream;
     p.kernel_choice = o.kernel;
     p.num_splits = o.num_splits;

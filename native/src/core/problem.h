@@ -86,6 +86,7 @@ struct AttentionProblem {
 
     float scale;             // already resolved (never 0)
     bool causal;             // dense / block-sparse
+    bool causal_top_left;    // with causal: j <= i instead of the bottom-right j <= i + S_k - S_q
 
     const int32_t* cu_seqlens_q;  // varlen only, else nullptr
     const int32_t* cu_seqlens_k;

@@ -18,7 +18,7 @@ public:
     static constexpr int32_t kKeys = 64;
     struct Tile : QueryTileBase {
         int64_t len_k = 0;
-        int64_t offset = 0;  // S_k - S_q of the sequence: causal is bottom-right aligned
+        int64_t offset = 0;  // causal: key j allowed for query i iff j <= i + offset
     };
 
     explicit DenseSchedule(const AttentionProblem& p)
@@ -50,7 +50,7 @@ public:
         }
         t.key_row_base = k_base;
         t.len_k = len_k;
-        t.offset = len_k - len_q;
+        t.offset = p_.causal_top_left ? 0 : len_k - len_q;  // top-left or bottom-right
         return true;
     }
 
@@ -311,7 +311,7 @@ public:
     }
 
     int64_t fill_mask(const Tile& t, const int64_t* key_pos, int32_t n, uint8_t* mask, int64_t ld) const {
-        const int64_t offset = p_.seqlen_k - p_.seqlen_q;
+        const int64_t offset = p_.causal_top_left ? 0 : p_.seqlen_k - p_.seqlen_q;
         int64_t allowed = 0;
         for (int32_t j = 0; j < n; ++j) {
             for (int32_t r = 0; r < t.rows; ++r) {

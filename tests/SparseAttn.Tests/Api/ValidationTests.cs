@@ -78,15 +78,17 @@ public class ValidationTests
             HostTensor<float>.Create(new nint[] { 1, 2, 1, 513 }).Span), "q");
     }
 
+    [TestCase(0f)]
     [TestCase(-1f)]
     [TestCase(float.NaN)]
     [TestCase(float.PositiveInfinity)]
-    public void ScaleMustBeZeroOrPositiveFinite(float scale) =>
+    public void ScaleMustBeNullOrPositiveFinite(float scale) =>
         Rejects<ArgumentOutOfRangeException>(() => Dense(options: new AttentionOptions { Scale = scale }), "options");
 
     [Test] public void NumSplitsNotNegative() => Rejects<ArgumentOutOfRangeException>(() => Dense(options: new AttentionOptions { NumSplits = -1 }), "options");
     [Test] public void NumThreadsNotNegative() => Rejects<ArgumentOutOfRangeException>(() => Dense(options: new AttentionOptions { NumThreads = -2 }), "options");
     [Test] public void KernelChoiceDefined() => Rejects<ArgumentOutOfRangeException>(() => Dense(options: new AttentionOptions { Kernel = (KernelChoice)7 }), "options");
+    [Test] public void CausalAlignmentDefined() => Rejects<ArgumentOutOfRangeException>(() => Dense(options: new AttentionOptions { Causal = true, CausalAlignment = (CausalAlignment)2 }), "options");
 
     [TestCase(KernelChoice.Auto)]
     [TestCase(KernelChoice.Reference)]

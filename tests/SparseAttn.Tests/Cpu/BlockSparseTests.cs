@@ -48,7 +48,24 @@ public class BlockSparseTests
     }
 
     public sealed record Setup(AttentionShape Shape, int BlockQ, int BlockK, bool Causal, PermutationKind KeyPerm,
-        PermutationKind QueryPerm, bool BroadcastMask, bool FullLists);
+        PermutationKind QueryPerm, bool BroadcastMask, bool FullLists, CausalAlignment Alignment = CausalAlignment.BottomRight);
+
+    [TestCase(DataType.Float32, 1, 70, 260, 64, 128, PermutationKind.None, PermutationKind.None)]
+    [TestCase(DataType.BFloat16, 2, 150, 200, 64, 64, PermutationKind.PerHead, PermutationKind.None)]
+    [TestCase(DataType.Float32, 1, 333, 129, 128, 128, PermutationKind.Shared, PermutationKind.PerHead)]
+    [TestCase(DataType.Float16, 1, 200, 70, 64, 64, PermutationKind.None, PermutationKind.Shared)]
+    public void TopLeftCausalMatchesOracle(DataType dt, int b, int sq, int sk, int bq, int bk, PermutationKind keyPerm,
+        PermutationKind queryPerm)
+    {
+        var setup = new Setup(new AttentionShape(b, sq, sk, 2, 1, 16), bq, bk, true, keyPerm, queryPerm, false, sq > sk,
+            CausalAlignment.TopLeft);
+        switch (dt)
+        {
+            case DataType.Float32: Run<float>(setup); break;
+            case DataType.Float16: Run<Half>(setup); break;
+            default: Run<BFloat16>(setup); break;
+        }
+    }
 
     internal static int[] RandomPermutation(Random rng, int n)
     {
@@ -112,10 +129,10 @@ public class BlockSparseTests
         var (keyFlat, keyExpanded) = Permutations(rng, setup.KeyPerm, s.Batch, s.HeadsQ, s.SeqK);
         var (queryFlat, queryExpanded) = Permutations(rng, setup.QueryPerm, s.Batch, s.HeadsQ, s.SeqQ);
         Attention.BlockSparse<T>(c.QTensor.ReadOnly, c.KTensor.ReadOnly, c.VTensor.ReadOnly, c.Output.Span, c.Lse.Span, mask,
-            new AttentionOptions { Causal = setup.Causal }, keyFlat, queryFlat);
+            new AttentionOptions { Causal = setup.Causal, CausalAlignment = setup.Alignment }, keyFlat, queryFlat);
         var spec = new BlockSparseSpec
         {
-            BlockQ = setup.BlockQ, BlockK = setup.BlockK, Mask = expandedMask, Causal = setup.Causal,
+            BlockQ = setup.BlockQ, BlockK = setup.BlockK, Mask = expandedMask, Causal = setup.Causal, Alignment = setup.Alignment,
             KeyPermutation = keyExpanded, QueryPermutation = queryExpanded,
         };
         c.CheckAgainstOracle(ReferenceBlockSparse.Mask(spec, s), c.ResolvedScale(0), checkLse: true);

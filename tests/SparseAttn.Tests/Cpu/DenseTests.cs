@@ -48,9 +48,34 @@ public class DenseTests
     {
         var c = AttentionCase<T>.Create(shape, seed, layout, extra: $"causal={causal} scale={scale}");
         Attention.Dense<T>(c.QTensor.ReadOnly, c.KTensor.ReadOnly, c.VTensor.ReadOnly, c.Output.Span, c.Lse.Span,
-            new AttentionOptions { Causal = causal, Scale = scale });
+            new AttentionOptions { Causal = causal, Scale = scale == 0 ? null : scale });
         PairMask mask = causal ? (_, _, i, j) => ReferenceAttention.CausalAllows(i, j, shape.SeqQ, shape.SeqK) : (_, _, _, _) => true;
         c.CheckAgainstOracle(mask, c.ResolvedScale(scale), checkLse: true);
+    }
+
+    [TestCase(DataType.Float32, 2, 7, 13, Layout.Contiguous)]
+    [TestCase(DataType.Float32, 1, 70, 5, Layout.HeadsFirstPadded)]
+    [TestCase(DataType.BFloat16, 1, 129, 131, Layout.Contiguous)]
+    [TestCase(DataType.Float16, 1, 33, 17, Layout.HeadsFirstPadded)]
+    [TestCase(DataType.Float32, 1, 40, 40, Layout.Contiguous)]
+    public void TopLeftCausalMatchesOracle(DataType dt, int b, int sq, int sk, Layout layout)
+    {
+        var shape = new AttentionShape(b, sq, sk, 4, 2, 24);
+        switch (dt)
+        {
+            case DataType.Float32: RunTopLeft<float>(shape, layout); break;
+            case DataType.Float16: RunTopLeft<Half>(shape, layout); break;
+            default: RunTopLeft<BFloat16>(shape, layout); break;
+        }
+    }
+
+    private static void RunTopLeft<T>(AttentionShape shape, Layout layout) where T : unmanaged
+    {
+        int seed = TestRandom.SeedFor($"top-left {typeof(T).Name} {shape} {layout}");
+        var c = AttentionCase<T>.Create(shape, seed, layout, extra: "causal top-left");
+        Attention.Dense<T>(c.QTensor.ReadOnly, c.KTensor.ReadOnly, c.VTensor.ReadOnly, c.Output.Span, c.Lse.Span,
+            new AttentionOptions { Causal = true, CausalAlignment = CausalAlignment.TopLeft });
+        c.CheckAgainstOracle((_, _, i, j) => j <= i, c.ResolvedScale(null), checkLse: true);
     }
 
     [Test]

@@ -74,8 +74,42 @@ public class GpuDenseTests : GpuFixture
         }
         Attention.Dense<T>(cpu.QTensor.ReadOnly, cpu.KTensor.ReadOnly, cpu.VTensor.ReadOnly, cpu.Output.Span, cpu.Lse.Span,
             options with { Kernel = KernelChoice.Auto, NumSplits = 0 });
-        PairMask mask = options.Causal ? (_, _, i, j) => ReferenceAttention.CausalAllows(i, j, shape.SeqQ, shape.SeqK) : (_, _, _, _) => true;
+        PairMask mask = options.Causal
+            ? (_, _, i, j) => ReferenceAttention.CausalAllows(i, j, shape.SeqQ, shape.SeqK, options.CausalAlignment)
+            : (_, _, _, _) => true;
         CompareWithCpu(gpu, cpu, mask, gpu.ResolvedScale(options.Scale));
+    }
+
+    // Top-left causal runs as bottom-right calls on a reshaped problem (fewer keys, or a square part and
+    // an unmasked rest): S_q < S_k, S_q > S_k, split-KV decoding and the long-query tiles.
+    [TestCase(DataType.Float16, 1, 130, 211, 2, 1, 64, Layout.Contiguous, KernelChoice.Auto, 0)]
+    [TestCase(DataType.BFloat16, 1, 200, 65, 3, 3, 128, Layout.HeadsFirstPadded, KernelChoice.Auto, 0)]
+    [TestCase(DataType.BFloat16, 2, 333, 200, 4, 2, 128, Layout.Contiguous, KernelChoice.Auto, 0)]
+    [TestCase(DataType.Float16, 2, 333, 200, 4, 2, 64, Layout.Contiguous, KernelChoice.Portable, 0)]
+    [TestCase(DataType.Float16, 1, 4, 5000, 4, 2, 64, Layout.Contiguous, KernelChoice.Auto, 4)]
+    [TestCase(DataType.BFloat16, 1, 77, 40, 2, 2, 96, Layout.Contiguous, KernelChoice.Reference, 0)]
+    public void TopLeftCausalMatchesCpuAndOracle(DataType dt, int b, int sq, int sk, int hq, int hkv, int d, Layout layout,
+        KernelChoice kernel, int splits)
+    {
+        var shape = new AttentionShape(b, sq, sk, hq, hkv, d);
+        var options = new AttentionOptions
+        {
+            Causal = true, CausalAlignment = CausalAlignment.TopLeft, Kernel = kernel, NumSplits = splits,
+        };
+        if (dt == DataType.Float16) Run<Half>(shape, layout, options);
+        else Run<BFloat16>(shape, layout, options);
+    }
+
+    [Test]
+    public void TopLeftCausalBlockSparseWithUnequalLengthsIsNotSupported()
+    {
+        using var q = CudaTensor<Half>.Allocate(0, 1, 100, 2, 64);
+        using var k = CudaTensor<Half>.Allocate(0, 1, 150, 2, 64);
+        using var o = CudaTensor<Half>.Allocate(0, 1, 100, 2, 64);
+        using var mask = BlockMask.Causal(100, 150, 64, 64).ToDevice(0);
+        var options = new AttentionOptions { Causal = true, CausalAlignment = CausalAlignment.TopLeft };
+        var ex = Assert.Throws<NotSupportedException>(() => Attention.BlockSparse(q, k, k, o, mask, options));
+        Assert.That(ex!.Message, Does.Contain("top-left"));
     }
 
     /// <summary>Both results within the oracle tolerance, and within that same bound of each other.</summary>

@@ -84,6 +84,10 @@ public static class ReferenceAttention
     /// <summary>Bottom-right aligned causal rule: query i sees key j iff j &lt;= i + (Sk - Sq).</summary>
     public static bool CausalAllows(int i, int j, int seqQ, int seqK) => j <= i + (seqK - seqQ);
 
+    /// <summary>The causal rule in either alignment: bottom-right j &lt;= i + S_k - S_q, top-left j &lt;= i.</summary>
+    public static bool CausalAllows(int i, int j, int seqQ, int seqK, CausalAlignment alignment) =>
+        alignment == CausalAlignment.TopLeft ? j <= i : CausalAllows(i, j, seqQ, seqK);
+
     public static AttentionResult Dense(double[] q, double[] k, double[] v, AttentionShape s, double scale,
         bool causal, Precision precision = Precision.Double)
     {

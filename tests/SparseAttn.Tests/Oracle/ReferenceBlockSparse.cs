@@ -16,6 +16,7 @@ public sealed class BlockSparseSpec
     /// <summary>[B, H, Sq] or null for identity.</summary>
     public int[,,]? QueryPermutation { get; init; }
     public bool Causal { get; init; }
+    public CausalAlignment Alignment { get; init; }
 }
 
 public static class ReferenceBlockSparse
@@ -41,7 +42,7 @@ public static class ReferenceBlockSparse
         }
         return (b, h, i, j) =>
         {
-            if (spec.Causal && !ReferenceAttention.CausalAllows(i, j, s.SeqQ, s.SeqK)) return false;
+            if (spec.Causal && !ReferenceAttention.CausalAllows(i, j, s.SeqQ, s.SeqK, spec.Alignment)) return false;
             return spec.Mask[b, h, invQ[b, h][i] / spec.BlockQ, invK[b, h][j] / spec.BlockK];
         };
     }

@@ -49,6 +49,8 @@ public sealed class AttentionCase<T> where T : unmanaged
 
     public double ResolvedScale(float scale) => scale == 0 ? ReferenceAttention.DefaultScale(Shape.HeadDim) : scale;
 
+    public double ResolvedScale(float? scale) => scale ?? ReferenceAttention.DefaultScale(Shape.HeadDim);
+
     /// <summary>Checks output (and LSE when requested) against the oracle under the given mask.</summary>
     public (AttentionResult Exact, AttentionResult Emulated) CheckAgainstOracle(PairMask mask, double scale, bool checkLse)
     {
