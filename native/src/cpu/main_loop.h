@@ -1,7 +1,10 @@
 // The CPU forward main loop, written once: for each query tile, walk the key tiles that the
 // Schedule lists; on each tile S = QK^T, mask where the tile may be partial, online softmax,
 // O += PV. Schedules (dense, neighborhood, block-sparse) say which tiles, which are partial
-// and where rows live (permutations, varlen offsets).
+// and where rows live (permutations, varlen offsets). When there are fewer query tiles than
+// threads can share well (decoding), each tile's key tiles are dealt round-robin to several
+// work items whose partial results are merged by their log-sum-exp. Compiled once per
+// instruction set (namespace SA_CPU_ISA, see simd.h).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -10,11 +13,13 @@
 #include <type_traits>
 #include <vector>
 #include "cpu_common.h"
+#include "rows.h"
 #include "simd.h"
 #include "tile_gemm.h"
 
 namespace sa {
 namespace cpu {
+namespace SA_CPU_ISA {
 
 constexpr int kMaxTileRows = 128;
 constexpr int kMaxTileKeys = 128;
@@ -38,13 +43,12 @@ struct KeyTile {
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // Per-thread scratch, allocated once per call and worker. Scores live as [key][query] so the
-// softmax runs four queries per vector and the key tile is read row by row, in place.
+// softmax runs kLanes queries per vector and the key tile is read row by row, in place.
 struct TileScratch {
     static constexpr int64_t kLd = kMaxTileRows;  // leading dim of the [.][query] arrays
     int64_t d_pad = 0;
     std::vector<float> qt;       // [D][query]   Q tile transposed, scaled by scale * log2(e)
     std::vector<float> k, v;     // [key][d_pad] converted K/V rows when not read in place
-    std::vector<float> zero;     // [d_pad]      stands in for padding key rows
     std::vector<float> st;       // [key][query] scores, then probabilities
     std::vector<float> o;        // [query][d_pad]
     std::vector<float> m, l, alpha;  // per query: running max (log2 units), sum, rescale
@@ -54,11 +58,10 @@ struct TileScratch {
     std::vector<const float*> k_rows, v_rows;
 
     void allocate(int64_t d) {
-        d_pad = round_up(d, kGemmCols);
+        d_pad = round_up(d, kLanes);
         qt.assign(d * kLd, 0.0f);
         k.assign(kMaxTileKeys * d_pad, 0.0f);
         v.assign(kMaxTileKeys * d_pad, 0.0f);
-        zero.assign(d_pad, 0.0f);
         st.assign(kMaxTileKeys * kLd, 0.0f);
         o.assign(kMaxTileRows * d_pad, 0.0f);
         m.assign(kMaxTileRows, 0.0f);
@@ -72,63 +75,108 @@ struct TileScratch {
     }
 };
 
+// Unnormalized partial result of one share of a query tile's key tiles.
+struct PartialTile {
+    float* o;  // [kMaxTileRows][d_pad]
+    float* m;  // [kMaxTileRows] running max, log2 units
+    float* l;  // [kMaxTileRows] sum of exponentials relative to m
+};
+
 template <class T>
 inline const T* row_ptr(const void* base, const RowStrides& st, int64_t b, int64_t row, int64_t h) {
     return static_cast<const T*>(base) + b * st.batch + row * st.seq + h * st.head;
 }
 
-// One online-softmax step over n keys of scores (log2 units) in w.st, four queries at a time:
-// leaves probabilities in w.st and the accumulator rescale factors in w.alpha.
+// One online-softmax step over n keys of scores (log2 units) in w.st, kLanes queries at a
+// time: leaves probabilities in w.st and the accumulator rescale factors in w.alpha.
 inline void online_softmax_step(TileScratch& w, int64_t queries_pad, int32_t n) {
     const float neg_inf = -std::numeric_limits<float>::infinity();
     constexpr int64_t ld = TileScratch::kLd;
-    for (int64_t r = 0; r < queries_pad; r += 4) {
+    for (int64_t r = 0; r < queries_pad; r += kLanes) {
         float* col = w.st.data() + r;
-        Float4 mx = splat4(neg_inf);
-        for (int32_t j = 0; j < n; ++j) mx = max4(mx, load4(col + j * ld));
-        const Float4 m_old = load4(w.m.data() + r);
-        const Float4 m_new = max4(m_old, mx);
-        const Float4 m_use = finite_or_zero4(m_new, neg_inf);  // rows with nothing allowed yet
-        Float4 sum = splat4(0.0f);
-        for (int32_t j = 0; j < n; ++j) {
-            const Float4 p = exp2_nonpositive4(load4(col + j * ld) - m_use);
-            store4(col + j * ld, p);
-            sum += p;
+        VecF mx = splat(neg_inf);
+        for (int32_t j = 0; j < n; ++j) mx = vmax(mx, load(col + j * ld));
+        const VecF m_old = load(w.m.data() + r);
+        const VecF m_new = vmax(m_old, mx);
+        const VecF m_use = finite_or_zero(m_new, neg_inf);  // rows with nothing allowed yet
+        VecF sum0 = splat(0.0f), sum1 = splat(0.0f);
+        int32_t j = 0;
+        for (; j + 2 <= n; j += 2) {
+            const VecF p0 = exp2_nonpositive(load(col + j * ld) - m_use);
+            const VecF p1 = exp2_nonpositive(load(col + (j + 1) * ld) - m_use);
+            store(col + j * ld, p0);
+            store(col + (j + 1) * ld, p1);
+            sum0 = sum0 + p0;
+            sum1 = sum1 + p1;
         }
-        const Float4 alpha = exp2_nonpositive4(m_old - m_use);
-        store4(w.l.data() + r, load4(w.l.data() + r) * alpha + sum);
-        store4(w.m.data() + r, m_new);
-        store4(w.alpha.data() + r, alpha);
+        if (j < n) {
+            const VecF p0 = exp2_nonpositive(load(col + j * ld) - m_use);
+            store(col + j * ld, p0);
+            sum0 = sum0 + p0;
+        }
+        const VecF alpha = exp2_nonpositive(m_old - m_use);
+        store(w.l.data() + r, fmadd(load(w.l.data() + r), alpha, sum0 + sum1));
+        store(w.m.data() + r, m_new);
+        store(w.alpha.data() + r, alpha);
     }
 }
 
+// Writes normalized rows of o (running max m, sum l per row) to the output and the LSE.
+template <class T>
+inline void store_query_rows(const AttentionProblem& p, const QueryTileBase& qt, float* o_rows,
+                             int64_t ld_o, const float* m, const float* l) {
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    const float ln2 = 0.69314718055994531f;
+    for (int32_t r = 0; r < qt.rows; ++r) {
+        float* o = o_rows + r * ld_o;
+        const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+        for (int64_t d = 0; d < p.head_dim; ++d) o[d] *= inv;
+        T* dst = const_cast<T*>(row_ptr<T>(p.out, p.out_strides, qt.b, qt.row[r], qt.h));
+        narrow_row(o, dst, p.head_dim);
+        if (p.lse) {
+            float* lse = p.lse + qt.b * p.lse_strides.batch + qt.h * p.lse_strides.head +
+                         qt.row[r] * p.lse_strides.seq;
+            *lse = l[r] > 0.0f ? (m[r] + std::log2(l[r])) * ln2 : neg_inf;
+        }
+    }
+}
+
+// Runs the key tiles of one query tile whose ordinal is share (mod shares). With part null
+// the result is final and stored; otherwise the unnormalized o, m, l go to part.
 template <class T, class Schedule>
 void process_query_tile(const AttentionProblem& p, const Schedule& sched,
-                        typename Schedule::Tile& qt, TileScratch& w) {
+                        typename Schedule::Tile& qt, TileScratch& w, int32_t share = 0,
+                        int32_t shares = 1, const PartialTile* part = nullptr) {
     constexpr int64_t ld = TileScratch::kLd;
     const int64_t D = p.head_dim;
     const int64_t dp = w.d_pad;
     const int32_t rows = qt.rows;
-    const int64_t rows_pad = round_up(rows, kGemmCols);
+    const int64_t rows_pad = round_up(rows, kLanes);
     const float neg_inf = -std::numeric_limits<float>::infinity();
     const float q_factor = p.scale * 1.4426950408889634f;  // scores in log2 units
-    // fp32 K/V rows with a head dim that fills whole register blocks are read in place.
-    const bool in_place = std::is_same<T, float>::value && D % kGemmCols == 0;
+    // fp32 K rows are read in place (the GEMM broadcasts their elements); V rows too when the
+    // head dim fills whole vectors.
+    constexpr bool kFloat = std::is_same<T, float>::value;
+    const bool v_in_place = kFloat && D == dp;
+    float* o_acc = part ? part->o : w.o.data();
+    float* m_run = part ? part->m : w.m.data();
+    float* l_run = part ? part->l : w.l.data();
 
     for (int32_t r = 0; r < rows; ++r) {
-        load_row(row_ptr<T>(p.q, p.q_strides, qt.b, qt.row[r], qt.h), w.row_tmp.data(), D, q_factor);
+        widen_row(row_ptr<T>(p.q, p.q_strides, qt.b, qt.row[r], qt.h), w.row_tmp.data(), D, q_factor);
         for (int64_t d = 0; d < D; ++d) w.qt[d * ld + r] = w.row_tmp[d];
     }
     for (int64_t d = 0; d < D; ++d)
         for (int64_t r = rows; r < rows_pad; ++r) w.qt[d * ld + r] = 0.0f;
-    std::fill(w.o.begin(), w.o.begin() + rows_pad * dp, 0.0f);
+    std::fill(o_acc, o_acc + rows_pad * dp, 0.0f);
     std::fill(w.m.begin(), w.m.begin() + rows_pad, neg_inf);
     std::fill(w.l.begin(), w.l.begin() + rows_pad, 0.0f);
 
+    int64_t ordinal = 0;
     sched.for_each_key_tile(qt, [&](const KeyTile& kt) {
         const int32_t n = kt.count;
         if (n <= 0) return;
-        const int64_t n_pad = round_up(n, kGemmRows);
+        if (shares > 1 && ordinal++ % shares != share) return;
         for (int32_t j = 0; j < n; ++j) w.key_pos[j] = sched.key_position(qt, kt.start + j);
         bool masked = false;
         if (kt.maybe_partial) {
@@ -140,23 +188,24 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
             const int64_t krow = qt.key_row_base + w.key_pos[j];
             const T* ksrc = row_ptr<T>(p.k, p.k_strides, qt.b, krow, qt.hk);
             const T* vsrc = row_ptr<T>(p.v, p.v_strides, qt.b, krow, qt.hk);
-            if (in_place) {
+            if (kFloat) {
                 w.k_rows[j] = reinterpret_cast<const float*>(ksrc);
+            } else {
+                widen_row(ksrc, w.k.data() + j * dp, D, 1.0f);
+                w.k_rows[j] = w.k.data() + j * dp;
+            }
+            if (v_in_place) {
                 w.v_rows[j] = reinterpret_cast<const float*>(vsrc);
             } else {
-                float* kd = w.k.data() + j * dp;
                 float* vd = w.v.data() + j * dp;
-                load_row(ksrc, kd, D, 1.0f);
-                load_row(vsrc, vd, D, 1.0f);
-                for (int64_t d = D; d < dp; ++d) kd[d] = vd[d] = 0.0f;
-                w.k_rows[j] = kd;
+                widen_row(vsrc, vd, D, 1.0f);
+                for (int64_t d = D; d < dp; ++d) vd[d] = 0.0f;
                 w.v_rows[j] = vd;
             }
         }
-        for (int64_t j = n; j < n_pad; ++j) w.k_rows[j] = w.zero.data();
 
-        tile_gemm<false>(w.st.data(), ld, RowPointerA{w.k_rows.data()}, StridedB{w.qt.data(), ld},
-                         n_pad, rows_pad, D);
+        tile_gemm<false>(w.st.data(), ld, nullptr, RowPointerA{w.k_rows.data()},
+                         StridedB{w.qt.data(), ld}, n, rows_pad, D);
         if (masked) {
             for (int32_t j = 0; j < n; ++j) {
                 float* srow = w.st.data() + j * ld;
@@ -165,29 +214,43 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
             }
         }
         online_softmax_step(w, rows_pad, n);
-        for (int64_t r = 0; r < rows_pad; ++r) {
-            float* o = w.o.data() + r * dp;
-            const Float4 a4 = splat4(w.alpha[r]);
-            for (int64_t d = 0; d < dp; d += 4) store4(o + d, load4(o + d) * a4);
-        }
-        tile_gemm<true>(w.o.data(), dp, TransposedA{w.st.data(), ld}, RowPointerB{w.v_rows.data()},
-                        round_up(rows, kGemmRows), dp, n);
+        // O = O * alpha + P V, the rescale fused into the accumulator load.
+        tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},
+                        RowPointerB{w.v_rows.data()}, rows, dp, n);
     });
 
-    const float ln2 = 0.69314718055994531f;
-    for (int32_t r = 0; r < rows; ++r) {
-        float* o = w.o.data() + r * dp;
-        const float l = w.l[r];
-        const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-        for (int64_t d = 0; d < D; ++d) o[d] *= inv;
-        T* dst = const_cast<T*>(row_ptr<T>(p.out, p.out_strides, qt.b, qt.row[r], qt.h));
-        store_row(o, dst, D);
-        if (p.lse) {
-            float* lse = p.lse + qt.b * p.lse_strides.batch + qt.h * p.lse_strides.head +
-                         qt.row[r] * p.lse_strides.seq;
-            *lse = l > 0.0f ? (w.m[r] + std::log2(l)) * ln2 : neg_inf;
-        }
+    if (part) {
+        std::copy(w.m.begin(), w.m.begin() + rows, m_run);
+        std::copy(w.l.begin(), w.l.begin() + rows, l_run);
+        return;
     }
+    store_query_rows<T>(p, qt, o_acc, dp, w.m.data(), w.l.data());
+}
+
+// Merges the shares of one query tile (log-sum-exp weights) and stores the result.
+template <class T>
+void merge_shares(const AttentionProblem& p, const QueryTileBase& qt, const PartialTile* parts,
+                  int32_t shares, int64_t dp, TileScratch& w) {
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    for (int32_t r = 0; r < qt.rows; ++r) {
+        float mx = neg_inf;
+        for (int32_t s = 0; s < shares; ++s) mx = std::max(mx, parts[s].m[r]);
+        const float m_use = mx == neg_inf ? 0.0f : mx;
+        float* o = w.o.data() + r * dp;
+        std::fill(o, o + dp, 0.0f);
+        float l = 0.0f;
+        for (int32_t s = 0; s < shares; ++s) {
+            if (parts[s].l[r] <= 0.0f) continue;
+            const float weight = exp2_nonpositive(parts[s].m[r] - m_use);
+            l += parts[s].l[r] * weight;
+            const float* src = parts[s].o + r * dp;
+            const VecF wv = splat(weight);
+            for (int64_t d = 0; d < dp; d += kLanes) store(o + d, fmadd(load(src + d), wv, load(o + d)));
+        }
+        w.m[r] = mx;
+        w.l[r] = l;
+    }
+    store_query_rows<T>(p, qt, w.o.data(), dp, w.m.data(), w.l.data());
 }
 
 // Runs the main loop over every work item of the schedule on the call's threads.
@@ -195,18 +258,48 @@ template <class Schedule>
 void run_attention(const AttentionProblem& p, const Schedule& sched) {
     const int64_t items = sched.num_items();
     if (items <= 0) return;
-    const int32_t workers = worker_count(p.num_threads, items);
+    const int32_t threads = worker_count(p.num_threads, items * 16);
+    // Fewer query tiles than a few per thread: deal each tile's key tiles to several shares.
+    const int32_t shares = threads > 1 && items < 4 * int64_t(threads)
+        ? static_cast<int32_t>(std::min<int64_t>(16, (4 * int64_t(threads) + items - 1) / items))
+        : 1;
+    const int32_t workers = worker_count(p.num_threads, items * shares);
     std::vector<TileScratch> scratch(workers);
     dispatch_dtype(p.dtype, [&](auto tag) {
         using T = decltype(tag);
+        if (shares == 1) {
+            parallel_for(items, workers, [&](int64_t item, int32_t worker) {
+                TileScratch& w = scratch[worker];
+                if (w.d_pad == 0) w.allocate(p.head_dim);
+                typename Schedule::Tile qt;
+                if (sched.query_tile(item, qt)) process_query_tile<T>(p, sched, qt, w);
+            });
+            return;
+        }
+        const int64_t dp = round_up(p.head_dim, kLanes);
+        const int64_t per_share = kMaxTileRows * (dp + 2);
+        std::vector<float> partials(items * shares * per_share);
+        std::vector<PartialTile> parts(items * shares);
+        for (int64_t e = 0; e < items * shares; ++e) {
+            float* base = partials.data() + e * per_share;
+            parts[e] = PartialTile{base, base + kMaxTileRows * dp, base + kMaxTileRows * (dp + 1)};
+        }
+        parallel_for(items * shares, workers, [&](int64_t e, int32_t worker) {
+            TileScratch& w = scratch[worker];
+            if (w.d_pad == 0) w.allocate(p.head_dim);
+            typename Schedule::Tile qt;
+            if (sched.query_tile(e / shares, qt))
+                process_query_tile<T>(p, sched, qt, w, static_cast<int32_t>(e % shares), shares, &parts[e]);
+        });
         parallel_for(items, workers, [&](int64_t item, int32_t worker) {
             TileScratch& w = scratch[worker];
             if (w.d_pad == 0) w.allocate(p.head_dim);
             typename Schedule::Tile qt;
-            if (sched.query_tile(item, qt)) process_query_tile<T>(p, sched, qt, w);
+            if (sched.query_tile(item, qt)) merge_shares<T>(p, qt, &parts[item * shares], shares, dp, w);
         });
     });
 }
 
+}  // namespace SA_CPU_ISA
 }  // namespace cpu
 }  // namespace sa
