@@ -45,17 +45,19 @@ inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 // Per-thread scratch, allocated once per call and worker. Scores live as [key][query] so the
 // softmax runs kLanes queries per vector and the key tile is read row by row, in place.
 struct TileScratch {
-    static constexpr int64_t kLd = kMaxTileRows;  // leading dim of the [.][query] arrays
+    // Leading dim of the [.][query] arrays, padded so that consecutive rows fall in different
+    // cache sets.
+    static constexpr int64_t kLd = kMaxTileRows + 16;
     int64_t d_pad = 0;
     std::vector<float> qt;       // [D][query]   Q tile transposed, scaled by scale * log2(e)
-    std::vector<float> k, v;     // [key][d_pad] converted K/V rows when not read in place
+    std::vector<float> k, v;     // [key][d_pad] K/V rows of the key tile, packed as fp32
     std::vector<float> st;       // [key][query] scores, then probabilities
     std::vector<float> o;        // [query][d_pad]
     std::vector<float> m, l, alpha;  // per query: running max (log2 units), sum, rescale
     std::vector<float> row_tmp;
     std::vector<uint8_t> mask;   // [key][query]
-    std::vector<int64_t> key_pos;
-    std::vector<const float*> k_rows, v_rows;
+    std::vector<int64_t> key_pos, next_key_pos;  // positions of the current and next key tile
+    std::vector<KeyTile> tiles;                   // key tiles of the current query tile
 
     void allocate(int64_t d) {
         d_pad = round_up(d, kLanes);
@@ -70,8 +72,8 @@ struct TileScratch {
         row_tmp.assign(d_pad, 0.0f);
         mask.assign(kMaxTileKeys * kLd, 0);
         key_pos.assign(kMaxTileKeys, 0);
-        k_rows.assign(kMaxTileKeys, nullptr);
-        v_rows.assign(kMaxTileKeys, nullptr);
+        next_key_pos.assign(kMaxTileKeys, 0);
+        tiles.reserve(256);
     }
 };
 
@@ -81,6 +83,14 @@ struct PartialTile {
     float* m;  // [kMaxTileRows] running max, log2 units
     float* l;  // [kMaxTileRows] sum of exponentials relative to m
 };
+
+inline void prefetch_line(const void* p) {
+#if defined(__GNUC__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+}
 
 template <class T>
 inline const T* row_ptr(const void* base, const RowStrides& st, int64_t b, int64_t row, int64_t h) {
@@ -154,10 +164,6 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
     const int64_t rows_pad = round_up(rows, kLanes);
     const float neg_inf = -std::numeric_limits<float>::infinity();
     const float q_factor = p.scale * 1.4426950408889634f;  // scores in log2 units
-    // fp32 K rows are read in place (the GEMM broadcasts their elements); V rows too when the
-    // head dim fills whole vectors.
-    constexpr bool kFloat = std::is_same<T, float>::value;
-    const bool v_in_place = kFloat && D == dp;
     float* o_acc = part ? part->o : w.o.data();
     float* m_run = part ? part->m : w.m.data();
     float* l_run = part ? part->l : w.l.data();
@@ -172,39 +178,54 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
     std::fill(w.m.begin(), w.m.begin() + rows_pad, neg_inf);
     std::fill(w.l.begin(), w.l.begin() + rows_pad, 0.0f);
 
+    // The visited key tiles are listed first so that the next tile's K/V rows can be
+    // prefetched while the current one is computed.
     int64_t ordinal = 0;
+    w.tiles.clear();
     sched.for_each_key_tile(qt, [&](const KeyTile& kt) {
-        const int32_t n = kt.count;
-        if (n <= 0) return;
+        if (kt.count <= 0) return;
         if (shares > 1 && ordinal++ % shares != share) return;
-        for (int32_t j = 0; j < n; ++j) w.key_pos[j] = sched.key_position(qt, kt.start + j);
+        w.tiles.push_back(kt);
+    });
+    int64_t* pos = w.key_pos.data();
+    int64_t* next_pos = w.next_key_pos.data();
+    auto positions = [&](const KeyTile& kt, int64_t* out) {
+        for (int32_t j = 0; j < kt.count; ++j) out[j] = sched.key_position(qt, kt.start + j);
+    };
+    auto prefetch_rows = [&](const void* base, const RowStrides& st, const int64_t* at, int32_t n) {
+        const int64_t bytes = D * static_cast<int64_t>(sizeof(T));
+        for (int32_t j = 0; j < n; ++j) {
+            const char* row = reinterpret_cast<const char*>(
+                row_ptr<T>(base, st, qt.b, qt.key_row_base + at[j], qt.hk));
+            for (int64_t off = 0; off < bytes; off += 64) prefetch_line(row + off);
+            prefetch_line(row + bytes - 1);
+        }
+    };
+    if (!w.tiles.empty()) positions(w.tiles[0], pos);
+    for (size_t t = 0; t < w.tiles.size(); std::swap(pos, next_pos), ++t) {
+        const KeyTile& kt = w.tiles[t];
+        const int32_t n = kt.count;
+        const KeyTile* next = t + 1 < w.tiles.size() ? &w.tiles[t + 1] : nullptr;
+        if (next) positions(*next, next_pos);
         bool masked = false;
         if (kt.maybe_partial) {
-            const int64_t allowed = sched.fill_mask(qt, w.key_pos.data(), n, w.mask.data(), ld);
-            if (allowed == 0) return;
+            const int64_t allowed = sched.fill_mask(qt, pos, n, w.mask.data(), ld);
+            if (allowed == 0) continue;
             masked = allowed != int64_t(rows) * n;
         }
+        // K and V rows are packed contiguously (tensor rows are a head stride apart and would
+        // share a few cache sets).
         for (int32_t j = 0; j < n; ++j) {
-            const int64_t krow = qt.key_row_base + w.key_pos[j];
-            const T* ksrc = row_ptr<T>(p.k, p.k_strides, qt.b, krow, qt.hk);
-            const T* vsrc = row_ptr<T>(p.v, p.v_strides, qt.b, krow, qt.hk);
-            if (kFloat) {
-                w.k_rows[j] = reinterpret_cast<const float*>(ksrc);
-            } else {
-                widen_row(ksrc, w.k.data() + j * dp, D, 1.0f);
-                w.k_rows[j] = w.k.data() + j * dp;
-            }
-            if (v_in_place) {
-                w.v_rows[j] = reinterpret_cast<const float*>(vsrc);
-            } else {
-                float* vd = w.v.data() + j * dp;
-                widen_row(vsrc, vd, D, 1.0f);
-                for (int64_t d = D; d < dp; ++d) vd[d] = 0.0f;
-                w.v_rows[j] = vd;
-            }
+            const int64_t krow = qt.key_row_base + pos[j];
+            float* kd = w.k.data() + j * dp;
+            float* vd = w.v.data() + j * dp;
+            widen_row(row_ptr<T>(p.k, p.k_strides, qt.b, krow, qt.hk), kd, D, 1.0f);
+            widen_row(row_ptr<T>(p.v, p.v_strides, qt.b, krow, qt.hk), vd, D, 1.0f);
+            for (int64_t d = D; d < dp; ++d) vd[d] = 0.0f;
         }
+        if (next) prefetch_rows(p.k, p.k_strides, next_pos, next->count);
 
-        tile_gemm<false>(w.st.data(), ld, nullptr, RowPointerA{w.k_rows.data()},
+        tile_gemm<false>(w.st.data(), ld, nullptr, StridedA{w.k.data(), dp},
                          StridedB{w.qt.data(), ld}, n, rows_pad, D);
         if (masked) {
             for (int32_t j = 0; j < n; ++j) {
@@ -214,10 +235,11 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
             }
         }
         online_softmax_step(w, rows_pad, n);
+        if (next) prefetch_rows(p.v, p.v_strides, next_pos, next->count);
         // O = O * alpha + P V, the rescale fused into the accumulator load.
         tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},
-                        RowPointerB{w.v_rows.data()}, rows, dp, n);
-    });
+                        StridedB{w.v.data(), dp}, rows, dp, n);
+    }
 
     if (part) {
         std::copy(w.m.begin(), w.m.begin() + rows, m_run);

@@ -17,7 +17,7 @@ inline int64_t clamp64(int64_t x, int64_t lo, int64_t hi) { return std::max(lo, 
 // Dense and varlen: every key tile up to the causal limit; only diagonal tiles are partial.
 class DenseSchedule {
 public:
-    static constexpr int32_t kRows = 64;
+    static constexpr int32_t kRows = 128;
     static constexpr int32_t kKeys = 64;
     struct Tile : QueryTileBase {
         int64_t len_k = 0;
@@ -31,9 +31,10 @@ public:
     int64_t num_items() const { return tiles_ * p_.batch * heads_; }
 
     bool query_tile(int64_t item, Tile& t) const {
-        const int64_t bh_count = p_.batch * heads_;
-        const int64_t tile = tiles_ - 1 - item / bh_count;  // heavy causal tiles first
-        const int64_t bh = item % bh_count;
+        // Consecutive items are query tiles of one (batch, head), so threads share its K/V in
+        // cache; within a head the heavy causal tiles come first.
+        const int64_t tile = tiles_ - 1 - item % tiles_;
+        const int64_t bh = item / tiles_;
         t.b = bh / heads_;
         t.h = bh % heads_;
         t.hk = t.h / group_;

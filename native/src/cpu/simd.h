@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #if !defined(SA_CPU_ISA)
 #error "define SA_CPU_ISA (the instruction-set namespace) before including the CPU kernel headers"
@@ -46,7 +47,10 @@ typedef float VecF __attribute__((vector_size(kLanes * 4)));
 typedef int32_t VecI __attribute__((vector_size(kLanes * 4)));
 typedef uint16_t VecU16 __attribute__((vector_size(kLanes * 2)));
 
-inline VecF splat(float x) { return VecF{} + x; }
+// Every lane x. Written lane by lane: `VecF{} + x` would keep an add (for the sign of zero).
+template <size_t... L>
+inline VecF splat_lanes(float x, std::index_sequence<L...>) { return VecF{((void)L, x)...}; }
+inline VecF splat(float x) { return splat_lanes(x, std::make_index_sequence<kLanes>{}); }
 inline VecF load(const float* p) { VecF v; std::memcpy(&v, p, sizeof(v)); return v; }
 inline void store(float* p, VecF v) { std::memcpy(p, &v, sizeof(v)); }
 // a * b + c; one fused instruction where the target has FMA.

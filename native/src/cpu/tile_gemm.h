@@ -25,6 +25,14 @@ struct RowPointerA {
     int64_t step_stride() const { return 1; }
 };
 
+// A(i, p) = data[i * ld + p]: rows packed with a stride.
+struct StridedA {
+    const float* data;
+    int64_t ld;
+    const float* row(int64_t i) const { return data + i * ld; }
+    int64_t step_stride() const { return 1; }
+};
+
 // A(i, p) = data[p * ld + i]: A stored transposed (probabilities kept as [key][query]).
 struct TransposedA {
     const float* data;
