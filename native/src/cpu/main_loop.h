@@ -23,6 +23,9 @@ namespace SA_CPU_ISA {
 
 constexpr int kMaxTileRows = 128;
 constexpr int kMaxTileKeys = 128;
+// Work items below which query tiles are split over their key tiles, and the most shares.
+constexpr int64_t kShareTarget = 64;
+constexpr int64_t kMaxShares = 16;
 
 // What every schedule fills per query tile.
 struct QueryTileBase {
@@ -280,10 +283,10 @@ template <class Schedule>
 void run_attention(const AttentionProblem& p, const Schedule& sched) {
     const int64_t items = sched.num_items();
     if (items <= 0) return;
-    const int32_t threads = worker_count(p.num_threads, items * 16);
-    // Fewer query tiles than a few per thread: deal each tile's key tiles to several shares.
-    const int32_t shares = threads > 1 && items < 4 * int64_t(threads)
-        ? static_cast<int32_t>(std::min<int64_t>(16, (4 * int64_t(threads) + items - 1) / items))
+    // Few query tiles (decoding): each tile's key tiles are dealt to several shares. The split
+    // depends on the problem only, never on the thread count, so results do not either.
+    const int32_t shares = items < kShareTarget
+        ? static_cast<int32_t>(std::min<int64_t>(kMaxShares, (kShareTarget + items - 1) / items))
         : 1;
     const int32_t workers = worker_count(p.num_threads, items * shares);
     std::vector<TileScratch> scratch(workers);
