@@ -154,7 +154,7 @@ inline void store_query_rows(const AttentionProblem& p, const QueryTileBase& qt,
     }
 }
 
-// Runs the key tiles of one query tile whose ordinal is share (mod shares). With part null
+// Runs share number `share` of `shares` contiguous runs of one query tile's key tiles. With part null
 // the result is final and stored; otherwise the unnormalized o, m, l go to part.
 template <class T, class Schedule>
 void process_query_tile(const AttentionProblem& p, const Schedule& sched,
@@ -183,32 +183,29 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
 
     // The visited key tiles are listed first so that the next tile's K/V rows can be
     // prefetched while the current one is computed.
-    int64_t ordinal = 0;
     w.tiles.clear();
     sched.for_each_key_tile(qt, [&](const KeyTile& kt) {
-        if (kt.count <= 0) return;
-        if (shares > 1 && ordinal++ % shares != share) return;
-        w.tiles.push_back(kt);
+        if (kt.count > 0) w.tiles.push_back(kt);
     });
+    // A share takes a contiguous run of the key tiles, so its rows stream in order.
+    const size_t first_tile = w.tiles.size() * share / shares;
+    const size_t end_tile = w.tiles.size() * (share + 1) / shares;
     int64_t* pos = w.key_pos.data();
     int64_t* next_pos = w.next_key_pos.data();
     auto positions = [&](const KeyTile& kt, int64_t* out) {
         for (int32_t j = 0; j < kt.count; ++j) out[j] = sched.key_position(qt, kt.start + j);
     };
-    auto prefetch_rows = [&](const void* base, const RowStrides& st, const int64_t* at, int32_t n) {
-        const int64_t bytes = D * static_cast<int64_t>(sizeof(T));
-        for (int32_t j = 0; j < n; ++j) {
-            const char* row = reinterpret_cast<const char*>(
-                row_ptr<T>(base, st, qt.b, qt.key_row_base + at[j], qt.hk));
-            for (int64_t off = 0; off < bytes; off += 64) prefetch_line(row + off);
-            prefetch_line(row + bytes - 1);
-        }
+    const int64_t row_bytes = D * static_cast<int64_t>(sizeof(T));
+    auto prefetch_row = [&](const void* base, const RowStrides& st, int64_t at) {
+        const char* row = reinterpret_cast<const char*>(row_ptr<T>(base, st, qt.b, qt.key_row_base + at, qt.hk));
+        for (int64_t off = 0; off < row_bytes; off += 64) prefetch_line(row + off);
+        prefetch_line(row + row_bytes - 1);
     };
-    if (!w.tiles.empty()) positions(w.tiles[0], pos);
-    for (size_t t = 0; t < w.tiles.size(); std::swap(pos, next_pos), ++t) {
+    if (first_tile < end_tile) positions(w.tiles[first_tile], pos);
+    for (size_t t = first_tile; t < end_tile; std::swap(pos, next_pos), ++t) {
         const KeyTile& kt = w.tiles[t];
         const int32_t n = kt.count;
-        const KeyTile* next = t + 1 < w.tiles.size() ? &w.tiles[t + 1] : nullptr;
+        const KeyTile* next = t + 1 < end_tile ? &w.tiles[t + 1] : nullptr;
         if (next) positions(*next, next_pos);
         bool masked = false;
         if (kt.maybe_partial) {
@@ -217,16 +214,24 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
             masked = allowed != int64_t(rows) * n;
         }
         // K and V rows are packed contiguously (tensor rows are a head stride apart and would
-        // share a few cache sets).
+        // share a few cache sets); the next tile's rows are prefetched along the way.
+        const int32_t n_next = next ? next->count : 0;
         for (int32_t j = 0; j < n; ++j) {
             const int64_t krow = qt.key_row_base + pos[j];
             float* kd = w.k.data() + j * dp;
             float* vd = w.v.data() + j * dp;
+            if (j < n_next) {
+                prefetch_row(p.k, p.k_strides, next_pos[j]);
+                prefetch_row(p.v, p.v_strides, next_pos[j]);
+            }
             widen_row(row_ptr<T>(p.k, p.k_strides, qt.b, krow, qt.hk), kd, D, 1.0f);
             widen_row(row_ptr<T>(p.v, p.v_strides, qt.b, krow, qt.hk), vd, D, 1.0f);
             for (int64_t d = D; d < dp; ++d) vd[d] = 0.0f;
         }
-        if (next) prefetch_rows(p.k, p.k_strides, next_pos, next->count);
+        for (int32_t j = n; j < n_next; ++j) {
+            prefetch_row(p.k, p.k_strides, next_pos[j]);
+            prefetch_row(p.v, p.v_strides, next_pos[j]);
+        }
 
         tile_gemm<false>(w.st.data(), ld, nullptr, StridedA{w.k.data(), dp},
                          StridedB{w.qt.data(), ld}, n, rows_pad, D);
@@ -238,7 +243,6 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
             }
         }
         online_softmax_step(w, rows_pad, n);
-        if (next) prefetch_rows(p.v, p.v_strides, next_pos, next->count);
         // O = O * alpha + P V, the rescale fused into the accumulator load.
         tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},
                         StridedB{w.v.data(), dp}, rows, dp, n);
