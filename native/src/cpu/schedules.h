@@ -88,17 +88,19 @@ private:
     int64_t heads_, group_, tiles_;
 };
 
-// GNA over a row-major token grid. Tiles are boxes of up to 64 tokens in group-major
+// GNA over a row-major token grid. Query tiles are boxes of up to 64 tokens in group-major
 // coordinates (per dim, the tokens of each dilation group side by side), so a tile's windows
-// cover few key boxes: the key tiles visited are the boxes spanning the bounding box of the
-// windows of the tile's queries; the mask (the shared window rule, per dim) decides per element.
+// have a small bounding box; the key tiles are runs of up to 64 tokens of that box in row-major
+// order, and the mask (the shared window rule, per dim) decides per element.
 class NeighborhoodSchedule {
 public:
     static constexpr int32_t kBoxTokens = 64;
+    static constexpr int32_t kKeyTokens = 64;
     struct Tile : QueryTileBase {
-        int32_t group[kMaxTileRows][3];
-        int32_t win_start[kMaxTileRows][3];
-        int32_t win_end[kMaxTileRows][3];
+        // Per dim and query (queries innermost, so the mask is built a vector at a time).
+        int32_t group[3][kMaxTileRows];
+        int32_t win_start[3][kMaxTileRows];
+        int32_t win_end[3][kMaxTileRows];
         int32_t key_lo[3], key_hi[3];  // bounding box of the windows, group-major, inclusive
     };
 
@@ -167,9 +169,9 @@ public:
                 const int32_t grp = c % dil;
                 const KeyRange w = neighborhood_window(c / dil, dilation_group_length(len_[d], dil, grp),
                                                        g_.kernel[d], g_.stride[d], g_.causal[d] != 0);
-                t.group[r][d] = grp;
-                t.win_start[r][d] = w.start;
-                t.win_end[r][d] = w.end;
+                t.group[d][r] = grp;
+                t.win_start[d][r] = w.start;
+                t.win_end[d][r] = w.end;
                 t.key_lo[d] = std::min(t.key_lo[d], group_offset_[d][grp] + w.start);
                 t.key_hi[d] = std::max(t.key_hi[d], group_offset_[d][grp] + w.end - 1);
             }
@@ -180,50 +182,44 @@ public:
 
     template <class Visit>
     void for_each_key_tile(const Tile& t, Visit&& visit) const {
-        int32_t lo[3], hi[3];
+        int64_t volume = 1;
         for (int d = 0; d < 3; ++d) {
             if (t.key_hi[d] < t.key_lo[d]) return;
-            lo[d] = std::max(0, t.key_lo[d]) / box_[d];
-            hi[d] = std::min(len_[d] - 1, t.key_hi[d]) / box_[d];
+            volume *= t.key_hi[d] - t.key_lo[d] + 1;
         }
-        for (int32_t b0 = lo[0]; b0 <= hi[0]; ++b0)
-            for (int32_t b1 = lo[1]; b1 <= hi[1]; ++b1)
-                for (int32_t b2 = lo[2]; b2 <= hi[2]; ++b2) {
-                    const int64_t box = (int64_t(b0) * boxes_[1] + b1) * boxes_[2] + b2;
-                    int32_t origin[3], ext[3];
-                    box_geometry(box, origin, ext);
-                    visit(KeyTile{box * kBoxTokens, ext[0] * ext[1] * ext[2], true});
-                }
+        for (int64_t s = 0; s < volume; s += kKeyTokens)
+            visit(KeyTile{s, static_cast<int32_t>(std::min<int64_t>(kKeyTokens, volume - s)), true});
     }
 
-    // Key tiles number their tokens box * 64 + index within the box.
-    int64_t key_position(const Tile&, int64_t j) const {
-        int32_t origin[3], ext[3];
-        box_geometry(j / kBoxTokens, origin, ext);
-        return token_in_box(origin, ext, static_cast<int32_t>(j % kBoxTokens));
+    // Key tiles number the tokens of the tile's bounding box in row-major order.
+    int64_t key_position(const Tile& t, int64_t j) const {
+        int64_t flat = 0;
+        for (int d = 2; d >= 0; --d) {
+            const int64_t ext = t.key_hi[d] - t.key_lo[d] + 1;
+            flat += int64_t(coord_of_[d][t.key_lo[d] + j % ext]) * flat_stride_[d];
+            j /= ext;
+        }
+        return flat;
     }
 
     int64_t fill_mask(const Tile& t, const int64_t* key_pos, int32_t n, uint8_t* mask, int64_t ld) const {
-        int32_t key_group[kMaxTileKeys][3];
-        int32_t key_local[kMaxTileKeys][3];
-        for (int32_t j = 0; j < n; ++j) {
-            for (int d = 0; d < g_.rank; ++d) {
-                const int32_t c = static_cast<int32_t>((key_pos[j] / flat_stride_[d]) % len_[d]);
-                key_group[j][d] = c % dilation_[d];
-                key_local[j][d] = c / dilation_[d];
-            }
-        }
+        const int32_t rows = t.rows;
         int64_t allowed = 0;
         for (int32_t j = 0; j < n; ++j) {
-            for (int32_t r = 0; r < t.rows; ++r) {
-                bool ok = true;
-                for (int d = 0; d < g_.rank; ++d) {
-                    ok = ok && key_group[j][d] == t.group[r][d] && key_local[j][d] >= t.win_start[r][d] &&
-                         key_local[j][d] < t.win_end[r][d];
-                }
-                mask[j * ld + r] = ok;
-                allowed += ok;
+            uint8_t* m = mask + j * ld;
+            for (int32_t r = 0; r < rows; ++r) m[r] = 1;
+            for (int d = 0; d < g_.rank; ++d) {
+                const int32_t c = static_cast<int32_t>((key_pos[j] / flat_stride_[d]) % len_[d]);
+                const int32_t kg = c % dilation_[d], kl = c / dilation_[d];
+                const int32_t* grp = t.group[d];
+                const int32_t* ws = t.win_start[d];
+                const int32_t* we = t.win_end[d];
+                for (int32_t r = 0; r < rows; ++r)
+                    m[r] &= static_cast<uint8_t>((grp[r] == kg) & (ws[r] <= kl) & (kl < we[r]));
             }
+            int32_t row_allowed = 0;
+            for (int32_t r = 0; r < rows; ++r) row_allowed += m[r];
+            allowed += row_allowed;
         }
         return allowed;
     }

@@ -14,8 +14,8 @@ namespace SA_CPU_ISA {
 
 // Accumulator block: as many rows as the register file holds with kColVecs vectors each, plus
 // the B vectors and one broadcast (16 registers on SSE2/AVX2, 32 on AVX-512).
-constexpr int kRowBlock = kLanes == 16 ? 8 : kLanes == 8 ? 6 : 4;
-constexpr int kColVecs = 2;
+constexpr int kRowBlock = kLanes == 16 ? 6 : kLanes == 8 ? 6 : 4;
+constexpr int kColVecs = kLanes == 16 ? 4 : 2;
 constexpr int kColBlock = kColVecs * kLanes;
 
 // A(i, p) = rows[i][p]: one pointer per row (tensor rows gathered in place).
