@@ -54,10 +54,11 @@ struct TileScratch {
     int64_t d_pad = 0;
     std::vector<float> qt;       // [D][query]   Q tile transposed, scaled by scale * log2(e)
     std::vector<float> k, v;     // [key][d_pad] K/V rows of the key tile, packed as fp32
+    std::vector<const float*> k_rows, v_rows;  // the rows the kernels read: packed or in place
     std::vector<float> st;       // [key][query] scores, then probabilities
     std::vector<float> o;        // [query][d_pad]
     std::vector<float> m, l, alpha;  // per query: running max (log2 units), sum, rescale
-    std::vector<float> row_tmp;
+    std::vector<float> q_rows;   // [2][d_pad]   the query rows (scaled) of a one- or two-row tile
     std::vector<uint8_t> mask;   // [key][query]
     std::vector<int64_t> key_pos, next_key_pos;  // positions of the current and next key tile
     std::vector<KeyTile> tiles;                   // key tiles of the current query tile
@@ -72,7 +73,9 @@ struct TileScratch {
         m.assign(kMaxTileRows, 0.0f);
         l.assign(kMaxTileRows, 0.0f);
         alpha.assign(kMaxTileRows, 0.0f);
-        row_tmp.assign(d_pad, 0.0f);
+        q_rows.assign(2 * d_pad, 0.0f);
+        k_rows.assign(kMaxTileKeys, nullptr);
+        v_rows.assign(kMaxTileKeys, nullptr);
         mask.assign(kMaxTileKeys * kLd, 0);
         key_pos.assign(kMaxTileKeys, 0);
         next_key_pos.assign(kMaxTileKeys, 0);
@@ -171,9 +174,16 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
     float* m_run = part ? part->m : w.m.data();
     float* l_run = part ? part->l : w.l.data();
 
+    // One or two queries (decode) take dot products along the head dim; more take the GEMM.
+    const bool few_queries = rows <= 2;
+    // Their fp32 K/V rows are read in place when they fill whole vectors (the GEMM's packed
+    // copies pay off only when a tile is reused by many queries).
+    const bool rows_in_place = few_queries && std::is_same<T, float>::value && D == dp;
     for (int32_t r = 0; r < rows; ++r) {
-        widen_row(row_ptr<T>(p.q, p.q_strides, qt.b, qt.row[r], qt.h), w.row_tmp.data(), D, q_factor);
-        for (int64_t d = 0; d < D; ++d) w.qt[d * ld + r] = w.row_tmp[d];
+        float* q_row = w.q_rows.data() + (few_queries ? r : 0) * dp;
+        widen_row(row_ptr<T>(p.q, p.q_strides, qt.b, qt.row[r], qt.h), q_row, D, q_factor);
+        for (int64_t d = D; d < dp; ++d) q_row[d] = 0.0f;
+        for (int64_t d = 0; d < D; ++d) w.qt[d * ld + r] = q_row[d];
     }
     for (int64_t d = 0; d < D; ++d)
         for (int64_t r = rows; r < rows_pad; ++r) w.qt[d * ld + r] = 0.0f;
@@ -218,23 +228,36 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
         const int32_t n_next = next ? next->count : 0;
         for (int32_t j = 0; j < n; ++j) {
             const int64_t krow = qt.key_row_base + pos[j];
-            float* kd = w.k.data() + j * dp;
-            float* vd = w.v.data() + j * dp;
+            const T* ksrc = row_ptr<T>(p.k, p.k_strides, qt.b, krow, qt.hk);
+            const T* vsrc = row_ptr<T>(p.v, p.v_strides, qt.b, krow, qt.hk);
             if (j < n_next) {
                 prefetch_row(p.k, p.k_strides, next_pos[j]);
                 prefetch_row(p.v, p.v_strides, next_pos[j]);
             }
-            widen_row(row_ptr<T>(p.k, p.k_strides, qt.b, krow, qt.hk), kd, D, 1.0f);
-            widen_row(row_ptr<T>(p.v, p.v_strides, qt.b, krow, qt.hk), vd, D, 1.0f);
-            for (int64_t d = D; d < dp; ++d) vd[d] = 0.0f;
+            if (rows_in_place) {
+                w.k_rows[j] = reinterpret_cast<const float*>(ksrc);
+                w.v_rows[j] = reinterpret_cast<const float*>(vsrc);
+                continue;
+            }
+            float* kd = w.k.data() + j * dp;
+            float* vd = w.v.data() + j * dp;
+            widen_row(ksrc, kd, D, 1.0f);
+            widen_row(vsrc, vd, D, 1.0f);
+            for (int64_t d = D; d < dp; ++d) kd[d] = vd[d] = 0.0f;
+            w.k_rows[j] = kd;
+            w.v_rows[j] = vd;
         }
         for (int32_t j = n; j < n_next; ++j) {
             prefetch_row(p.k, p.k_strides, next_pos[j]);
             prefetch_row(p.v, p.v_strides, next_pos[j]);
         }
 
-        tile_gemm<false>(w.st.data(), ld, nullptr, StridedA{w.k.data(), dp},
-                         StridedB{w.qt.data(), ld}, n, rows_pad, D);
+        if (few_queries) {
+            query_dots(w.st.data(), ld, w.q_rows.data(), rows, RowPointerB{w.k_rows.data()}, n, dp);
+        } else {
+            tile_gemm<false>(w.st.data(), ld, nullptr, StridedA{w.k.data(), dp},
+                             StridedB{w.qt.data(), ld}, n, rows_pad, D);
+        }
         if (masked) {
             for (int32_t j = 0; j < n; ++j) {
                 float* srow = w.st.data() + j * ld;
@@ -245,7 +268,7 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
         online_softmax_step(w, rows_pad, n);
         // O = O * alpha + P V, the rescale fused into the accumulator load.
         tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},
-                        StridedB{w.v.data(), dp}, rows, dp, n);
+                        RowPointerB{w.v_rows.data()}, rows, dp, n);
     }
 
     if (part) {

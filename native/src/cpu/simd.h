@@ -61,6 +61,12 @@ inline VecF finite_or_zero(VecF x, float neg_inf) { return x == splat(neg_inf) ?
 inline VecF as_float(VecI x) { VecF f; std::memcpy(&f, &x, sizeof(f)); return f; }
 inline VecI as_int(VecF x) { VecI i; std::memcpy(&i, &x, sizeof(i)); return i; }
 
+inline float horizontal_sum(VecF x) {
+    float sum = 0.0f;
+    for (int i = 0; i < kLanes; ++i) sum += x[i];
+    return sum;
+}
+
 // 2^x for x <= 0 on every lane (see exp2_nonpositive).
 inline VecF exp2_nonpositive(VecF x) {
     x = x < splat(-125.0f) ? splat(-127.0f) : x;
@@ -122,6 +128,11 @@ inline VecF finite_or_zero(VecF x, float neg_inf) {
 }
 inline VecF exp2_nonpositive(VecF x) {
     VecF r; for (int i = 0; i < kLanes; ++i) r.v[i] = exp2_nonpositive(x.v[i]); return r;
+}
+inline float horizontal_sum(VecF x) {
+    float sum = 0.0f;
+    for (int i = 0; i < kLanes; ++i) sum += x.v[i];
+    return sum;
 }
 #endif
 

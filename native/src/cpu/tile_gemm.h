@@ -103,21 +103,46 @@ inline void column_block(float* c, int64_t ldc, const float* row_scale, const A&
     }
 }
 
-// Few rows (decode): wider column blocks keep enough independent accumulators in flight.
+// Few rows (decode): wide column blocks keep enough independent accumulators in flight.
 template <bool Accumulate, class A, class B>
 inline void few_rows(float* c, int64_t ldc, const float* row_scale, const A& a, const B& b,
                      int64_t m, int64_t n, int64_t k) {
-    constexpr int kWide = 4 * kColVecs;
     int64_t j = 0;
-    for (; j + kWide * kLanes <= n; j += kWide * kLanes) {
-        if (m == 1) {
-            micro_tile<1, kWide, Accumulate>(c, ldc, row_scale, a, b, 0, j, k);
-        } else {
-            micro_tile<2, kWide / 2, Accumulate>(c, ldc, row_scale, a, b, 0, j, k);
-            micro_tile<2, kWide / 2, Accumulate>(c, ldc, row_scale, a, b, 0, j + kWide / 2 * kLanes, k);
+    if (m == 1) {
+        for (; j + 8 * kLanes <= n; j += 8 * kLanes) micro_tile<1, 8, Accumulate>(c, ldc, row_scale, a, b, 0, j, k);
+        for (; j + 4 * kLanes <= n; j += 4 * kLanes) micro_tile<1, 4, Accumulate>(c, ldc, row_scale, a, b, 0, j, k);
+    } else {
+        for (; j + 4 * kLanes <= n; j += 4 * kLanes) micro_tile<2, 4, Accumulate>(c, ldc, row_scale, a, b, 0, j, k);
+    }
+    for (; j + 2 * kLanes <= n; j += 2 * kLanes) column_block<2, Accumulate>(c, ldc, row_scale, a, b, m, j, k);
+    for (; j < n; j += kLanes) column_block<1, Accumulate>(c, ldc, row_scale, a, b, m, j, k);
+}
+
+// Scores of one or two queries against n key rows as dot products along the head dim (a
+// query per lane would leave the other lanes idle): s[j * lds + r] for r < rows, zero for the
+// padding lanes up to kLanes. q rows and key rows (keys.row(j)) hold dp floats, a multiple of kLanes.
+template <class Keys>
+inline void query_dots(float* s, int64_t lds, const float* q, int32_t rows, const Keys& keys,
+                       int64_t n, int64_t dp) {
+    for (int64_t j = 0; j < n; ++j)
+        for (int r = 0; r < kLanes; ++r) s[j * lds + r] = 0.0f;
+    for (int32_t r = 0; r < rows; ++r) {
+        const float* qr = q + r * dp;
+        int64_t j = 0;
+        for (; j + 4 <= n; j += 4) {
+            VecF acc[4] = {splat(0.0f), splat(0.0f), splat(0.0f), splat(0.0f)};
+            for (int64_t d = 0; d < dp; d += kLanes) {
+                const VecF x = load(qr + d);
+                for (int i = 0; i < 4; ++i) acc[i] = fmadd(load(keys.row(j + i) + d), x, acc[i]);
+            }
+            for (int i = 0; i < 4; ++i) s[(j + i) * lds + r] = horizontal_sum(acc[i]);
+        }
+        for (; j < n; ++j) {
+            VecF acc = splat(0.0f);
+            for (int64_t d = 0; d < dp; d += kLanes) acc = fmadd(load(keys.row(j) + d), load(qr + d), acc);
+            s[j * lds + r] = horizontal_sum(acc);
         }
     }
-    for (; j < n; j += kLanes) column_block<1, Accumulate>(c, ldc, row_scale, a, b, m, j, k);
 }
 
 template <bool Accumulate, class A, class B>
