@@ -18,7 +18,7 @@ inline int64_t clamp64(int64_t x, int64_t lo, int64_t hi) { return std::max(lo, 
 class DenseSchedule {
 public:
     static constexpr int32_t kRows = 128;
-    static constexpr int32_t kKeys = 64;
+    static constexpr int32_t kKeys = 128;
     struct Tile : QueryTileBase {
         int64_t len_k = 0;
         int64_t offset = 0;  // S_k - S_q of the sequence: causal is bottom-right aligned
