@@ -203,7 +203,7 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
     int64_t* pos = w.key_pos.data();
     int64_t* next_pos = w.next_key_pos.data();
     auto positions = [&](const KeyTile& kt, int64_t* out) {
-        for (int32_t j = 0; j < kt.count; ++j) out[j] = sched.key_position(qt, kt.start + j);
+        sched.key_positions(qt, kt, out);
     };
     const int64_t row_bytes = D * static_cast<int64_t>(sizeof(T));
     auto prefetch_row = [&](const void* base, const RowStrides& st, int64_t at) {
@@ -219,7 +219,7 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
         if (next) positions(*next, next_pos);
         bool masked = false;
         if (kt.maybe_partial) {
-            const int64_t allowed = sched.fill_mask(qt, pos, n, w.mask.data(), ld);
+            const int64_t allowed = sched.fill_mask(qt, kt, pos, w.mask.data(), ld);
             if (allowed == 0) continue;
             masked = allowed != int64_t(rows) * n;
         }

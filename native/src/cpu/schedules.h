@@ -3,6 +3,7 @@
 // where rows live. All run on the one main loop (main_loop.h); compiled per instruction set.
 #pragma once
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 #include "core/neighborhood_window.h"
@@ -69,9 +70,12 @@ public:
         }
     }
 
-    int64_t key_position(const Tile&, int64_t j) const { return j; }
+    void key_positions(const Tile&, const KeyTile& kt, int64_t* out) const {
+        for (int32_t j = 0; j < kt.count; ++j) out[j] = kt.start + j;
+    }
 
-    int64_t fill_mask(const Tile& t, const int64_t* key_pos, int32_t n, uint8_t* mask, int64_t ld) const {
+    int64_t fill_mask(const Tile& t, const KeyTile& kt, const int64_t* key_pos, uint8_t* mask, int64_t ld) const {
+        const int32_t n = kt.count;
         int64_t allowed = 0;
         for (int32_t j = 0; j < n; ++j) {
             for (int32_t r = 0; r < t.rows; ++r) {
@@ -102,6 +106,9 @@ public:
         int32_t win_start[3][kMaxTileRows];
         int32_t win_end[3][kMaxTileRows];
         int32_t key_lo[3], key_hi[3];  // bounding box of the windows, group-major, inclusive
+        // Per dim, for each group-major key coordinate of the box, which queries it is inside
+        // the window of: [dim][coordinate - key_lo][query]; the mask is the AND over dims.
+        std::vector<uint8_t> inside[3];
     };
 
     explicit NeighborhoodSchedule(const AttentionProblem& p)
@@ -177,6 +184,19 @@ public:
             }
         }
         for (int d = g_.rank; d < 3; ++d) t.key_lo[d] = t.key_hi[d] = 0;
+        for (int d = 0; d < g_.rank; ++d) {
+            const int32_t extent = t.key_hi[d] - t.key_lo[d] + 1;
+            if (extent <= 0) return false;
+            t.inside[d].assign(size_t(extent) * kMaxTileRows, 0);
+            for (int32_t e = 0; e < extent; ++e) {
+                const int32_t c = coord_of_[d][t.key_lo[d] + e];  // grid coordinate
+                const int32_t kg = c % dilation_[d], kl = c / dilation_[d];
+                uint8_t* row = t.inside[d].data() + size_t(e) * kMaxTileRows;
+                for (int32_t r = 0; r < t.rows; ++r)
+                    row[r] = static_cast<uint8_t>((t.group[d][r] == kg) & (t.win_start[d][r] <= kl) &
+                                                  (kl < t.win_end[d][r]));
+            }
+        }
         return t.rows > 0;
     }
 
@@ -192,30 +212,27 @@ public:
     }
 
     // Key tiles number the tokens of the tile's bounding box in row-major order.
-    int64_t key_position(const Tile& t, int64_t j) const {
-        int64_t flat = 0;
-        for (int d = 2; d >= 0; --d) {
-            const int64_t ext = t.key_hi[d] - t.key_lo[d] + 1;
-            flat += int64_t(coord_of_[d][t.key_lo[d] + j % ext]) * flat_stride_[d];
-            j /= ext;
+    void key_positions(const Tile& t, const KeyTile& kt, int64_t* out) const {
+        int32_t e[3];
+        box_index(t, kt.start, e);
+        for (int32_t j = 0; j < kt.count; ++j, next_index(t, e)) {
+            int64_t flat = 0;
+            for (int d = 0; d < 3; ++d) flat += int64_t(coord_of_[d][t.key_lo[d] + e[d]]) * flat_stride_[d];
+            out[j] = flat;
         }
-        return flat;
     }
 
-    int64_t fill_mask(const Tile& t, const int64_t* key_pos, int32_t n, uint8_t* mask, int64_t ld) const {
+    int64_t fill_mask(const Tile& t, const KeyTile& kt, const int64_t*, uint8_t* mask, int64_t ld) const {
         const int32_t rows = t.rows;
         int64_t allowed = 0;
-        for (int32_t j = 0; j < n; ++j) {
+        int32_t e[3];
+        box_index(t, kt.start, e);
+        for (int32_t j = 0; j < kt.count; ++j, next_index(t, e)) {
             uint8_t* m = mask + j * ld;
-            for (int32_t r = 0; r < rows; ++r) m[r] = 1;
-            for (int d = 0; d < g_.rank; ++d) {
-                const int32_t c = static_cast<int32_t>((key_pos[j] / flat_stride_[d]) % len_[d]);
-                const int32_t kg = c % dilation_[d], kl = c / dilation_[d];
-                const int32_t* grp = t.group[d];
-                const int32_t* ws = t.win_start[d];
-                const int32_t* we = t.win_end[d];
-                for (int32_t r = 0; r < rows; ++r)
-                    m[r] &= static_cast<uint8_t>((grp[r] == kg) & (ws[r] <= kl) & (kl < we[r]));
+            std::memcpy(m, t.inside[0].data() + size_t(e[0]) * kMaxTileRows, size_t(rows));
+            for (int d = 1; d < g_.rank; ++d) {
+                const uint8_t* other = t.inside[d].data() + size_t(e[d]) * kMaxTileRows;
+                for (int32_t r = 0; r < rows; ++r) m[r] &= other[r];
             }
             int32_t row_allowed = 0;
             for (int32_t r = 0; r < rows; ++r) row_allowed += m[r];
@@ -225,6 +242,21 @@ public:
     }
 
 private:
+    // Per-dim offsets within the tile's bounding box of its j-th token (row-major).
+    static void box_index(const Tile& t, int64_t j, int32_t e[3]) {
+        for (int d = 2; d >= 0; --d) {
+            const int64_t ext = t.key_hi[d] - t.key_lo[d] + 1;
+            e[d] = static_cast<int32_t>(j % ext);
+            j /= ext;
+        }
+    }
+    static void next_index(const Tile& t, int32_t e[3]) {
+        for (int d = 2; d >= 0; --d) {
+            if (++e[d] <= t.key_hi[d] - t.key_lo[d]) return;
+            e[d] = 0;
+        }
+    }
+
     // Origin (group-major coordinates) and clipped extents of box number `box`.
     void box_geometry(int64_t box, int32_t origin[3], int32_t ext[3]) const {
         for (int d = 2; d >= 0; --d) {
@@ -304,13 +336,16 @@ public:
                        s_.full_idx_strides, s_.full_capacity, visit);
     }
 
-    int64_t key_position(const Tile& t, int64_t j) const {
-        if (!s_.key_perm) return j;
-        return s_.key_perm[t.b * s_.key_perm_strides.batch + t.h * s_.key_perm_strides.head +
-                           j * s_.key_perm_strides.row];
+    void key_positions(const Tile& t, const KeyTile& kt, int64_t* out) const {
+        const int32_t* perm = s_.key_perm
+            ? s_.key_perm + t.b * s_.key_perm_strides.batch + t.h * s_.key_perm_strides.head
+            : nullptr;
+        for (int32_t j = 0; j < kt.count; ++j)
+            out[j] = perm ? perm[(kt.start + j) * s_.key_perm_strides.row] : kt.start + j;
     }
 
-    int64_t fill_mask(const Tile& t, const int64_t* key_pos, int32_t n, uint8_t* mask, int64_t ld) const {
+    int64_t fill_mask(const Tile& t, const KeyTile& kt, const int64_t* key_pos, uint8_t* mask, int64_t ld) const {
+        const int32_t n = kt.count;
         const int64_t offset = p_.seqlen_k - p_.seqlen_q;
         int64_t allowed = 0;
         for (int32_t j = 0; j < n; ++j) {
