@@ -267,8 +267,12 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
         }
         online_softmax_step(w, rows_pad, n);
         // O = O * alpha + P V, the rescale fused into the accumulator load.
-        tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},
-                        RowPointerB{w.v_rows.data()}, rows, dp, n);
+        if (rows_in_place)
+            tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},
+                            RowPointerB{w.v_rows.data()}, rows, dp, n);
+        else
+            tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},
+                            StridedB{w.v.data(), dp}, rows, dp, n);
     }
 
     if (part) {
