@@ -110,28 +110,43 @@ inline void online_softmax_step(TileScratch& w, int64_t queries_pad, int32_t n) 
     constexpr int64_t ld = TileScratch::kLd;
     for (int64_t r = 0; r < queries_pad; r += kLanes) {
         float* col = w.st.data() + r;
-        VecF mx = splat(neg_inf);
-        for (int32_t j = 0; j < n; ++j) mx = vmax(mx, load(col + j * ld));
+        // Four independent maxima and sums: one chain would wait on each instruction's latency.
+        VecF mx0 = splat(neg_inf), mx1 = mx0, mx2 = mx0, mx3 = mx0;
+        int32_t j = 0;
+        for (; j + 4 <= n; j += 4) {
+            mx0 = vmax(mx0, load(col + j * ld));
+            mx1 = vmax(mx1, load(col + (j + 1) * ld));
+            mx2 = vmax(mx2, load(col + (j + 2) * ld));
+            mx3 = vmax(mx3, load(col + (j + 3) * ld));
+        }
+        for (; j < n; ++j) mx0 = vmax(mx0, load(col + j * ld));
+        const VecF mx = vmax(vmax(mx0, mx1), vmax(mx2, mx3));
         const VecF m_old = load(w.m.data() + r);
         const VecF m_new = vmax(m_old, mx);
         const VecF m_use = finite_or_zero(m_new, neg_inf);  // rows with nothing allowed yet
-        VecF sum0 = splat(0.0f), sum1 = splat(0.0f);
-        int32_t j = 0;
-        for (; j + 2 <= n; j += 2) {
+        VecF sum0 = splat(0.0f), sum1 = sum0, sum2 = sum0, sum3 = sum0;
+        for (j = 0; j + 4 <= n; j += 4) {
             const VecF p0 = exp2_nonpositive(load(col + j * ld) - m_use);
             const VecF p1 = exp2_nonpositive(load(col + (j + 1) * ld) - m_use);
+            const VecF p2 = exp2_nonpositive(load(col + (j + 2) * ld) - m_use);
+            const VecF p3 = exp2_nonpositive(load(col + (j + 3) * ld) - m_use);
             store(col + j * ld, p0);
             store(col + (j + 1) * ld, p1);
+            store(col + (j + 2) * ld, p2);
+            store(col + (j + 3) * ld, p3);
             sum0 = sum0 + p0;
             sum1 = sum1 + p1;
+            sum2 = sum2 + p2;
+            sum3 = sum3 + p3;
         }
-        if (j < n) {
+        for (; j < n; ++j) {
             const VecF p0 = exp2_nonpositive(load(col + j * ld) - m_use);
             store(col + j * ld, p0);
             sum0 = sum0 + p0;
         }
+        sum0 = (sum0 + sum1) + (sum2 + sum3);
         const VecF alpha = exp2_nonpositive(m_old - m_use);
-        store(w.l.data() + r, fmadd(load(w.l.data() + r), alpha, sum0 + sum1));
+        store(w.l.data() + r, fmadd(load(w.l.data() + r), alpha, sum0));
         store(w.m.data() + r, m_new);
         store(w.alpha.data() + r, alpha);
     }
