@@ -58,6 +58,7 @@ struct TileScratch {
     std::vector<float> st;       // [key][query] scores, then probabilities
     std::vector<float> o;        // [query][d_pad]
     std::vector<float> m, l, alpha;  // per query: running max (log2 units), sum, rescale
+    std::vector<float> tile_max;     // per query: max score of the current key tile
     std::vector<float> q_rows;   // [2][d_pad]   the query rows (scaled) of a one- or two-row tile
     std::vector<uint8_t> mask;   // [key][query]
     std::vector<int64_t> key_pos, next_key_pos;  // positions of the current and next key tile
@@ -73,6 +74,7 @@ struct TileScratch {
         m.assign(kMaxTileRows, 0.0f);
         l.assign(kMaxTileRows, 0.0f);
         alpha.assign(kMaxTileRows, 0.0f);
+        tile_max.assign(kMaxTileRows, 0.0f);
         q_rows.assign(2 * d_pad, 0.0f);
         k_rows.assign(kMaxTileKeys, nullptr);
         v_rows.assign(kMaxTileKeys, nullptr);
@@ -105,22 +107,28 @@ inline const T* row_ptr(const void* base, const RowStrides& st, int64_t b, int64
 
 // One online-softmax step over n keys of scores (log2 units) in w.st, kLanes queries at a
 // time: leaves probabilities in w.st and the accumulator rescale factors in w.alpha.
-inline void online_softmax_step(TileScratch& w, int64_t queries_pad, int32_t n) {
+// With tile_max, the maxima over the tile's keys are already known (taken in the score GEMM).
+inline void online_softmax_step(TileScratch& w, int64_t queries_pad, int32_t n, const float* tile_max) {
     const float neg_inf = -std::numeric_limits<float>::infinity();
     constexpr int64_t ld = TileScratch::kLd;
     for (int64_t r = 0; r < queries_pad; r += kLanes) {
         float* col = w.st.data() + r;
-        // Four independent maxima and sums: one chain would wait on each instruction's latency.
-        VecF mx0 = splat(neg_inf), mx1 = mx0, mx2 = mx0, mx3 = mx0;
         int32_t j = 0;
-        for (; j + 4 <= n; j += 4) {
-            mx0 = vmax(mx0, load(col + j * ld));
-            mx1 = vmax(mx1, load(col + (j + 1) * ld));
-            mx2 = vmax(mx2, load(col + (j + 2) * ld));
-            mx3 = vmax(mx3, load(col + (j + 3) * ld));
+        VecF mx;
+        if (tile_max) {
+            mx = load(tile_max + r);
+        } else {
+            // Four independent maxima and sums: one chain would wait on each instruction's latency.
+            VecF mx0 = splat(neg_inf), mx1 = mx0, mx2 = mx0, mx3 = mx0;
+            for (; j + 4 <= n; j += 4) {
+                mx0 = vmax(mx0, load(col + j * ld));
+                mx1 = vmax(mx1, load(col + (j + 1) * ld));
+                mx2 = vmax(mx2, load(col + (j + 2) * ld));
+                mx3 = vmax(mx3, load(col + (j + 3) * ld));
+            }
+            for (; j < n; ++j) mx0 = vmax(mx0, load(col + j * ld));
+            mx = vmax(vmax(mx0, mx1), vmax(mx2, mx3));
         }
-        for (; j < n; ++j) mx0 = vmax(mx0, load(col + j * ld));
-        const VecF mx = vmax(vmax(mx0, mx1), vmax(mx2, mx3));
         const VecF m_old = load(w.m.data() + r);
         const VecF m_new = vmax(m_old, mx);
         const VecF m_use = finite_or_zero(m_new, neg_inf);  // rows with nothing allowed yet
@@ -270,8 +278,11 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
         if (few_queries) {
             query_dots(w.st.data(), ld, w.q_rows.data(), rows, RowPointerB{w.k_rows.data()}, n, dp);
         } else {
+            // Unmasked tiles take the softmax's maxima in the GEMM (masked scores could raise
+            // them far above the allowed ones).
+            if (!masked) std::fill(w.tile_max.begin(), w.tile_max.begin() + rows_pad, neg_inf);
             tile_gemm<false>(w.st.data(), ld, nullptr, StridedA{w.k.data(), dp},
-                             StridedB{w.qt.data(), ld}, n, rows_pad, D);
+                             StridedB{w.qt.data(), ld}, n, rows_pad, D, masked ? nullptr : w.tile_max.data());
         }
         if (masked) {
             for (int32_t j = 0; j < n; ++j) {
@@ -280,7 +291,7 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
                 for (int32_t r = 0; r < rows; ++r) srow[r] = mrow[r] ? srow[r] : neg_inf;
             }
         }
-        online_softmax_step(w, rows_pad, n);
+        online_softmax_step(w, rows_pad, n, few_queries || masked ? nullptr : w.tile_max.data());
         // O = O * alpha + P V, the rescale fused into the accumulator load.
         if (rows_in_place)
             tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},

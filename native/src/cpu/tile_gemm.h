@@ -55,10 +55,12 @@ struct RowPointerB {
 };
 
 // One MR x (NV * kLanes) block of C over the whole K. With row_scale, C rows are scaled by it
-// before accumulating (the online-softmax rescale, fused into the load).
+// before accumulating (the online-softmax rescale, fused into the load). With col_max, the
+// column maxima of the block are folded into col_max[j..] (the softmax's running max, taken
+// while the scores are still in registers).
 template <int MR, int NV, bool Accumulate, class A, class B>
 inline void micro_tile(float* __restrict c, int64_t ldc, const float* row_scale, const A& a,
-                       const B& b, int64_t i, int64_t j, int64_t k) {
+                       const B& b, int64_t i, int64_t j, int64_t k, float* col_max = nullptr) {
     VecF acc[MR][NV];
     for (int r = 0; r < MR; ++r) {
         const VecF s = splat(Accumulate && row_scale ? row_scale[i + r] : 1.0f);
@@ -79,18 +81,25 @@ inline void micro_tile(float* __restrict c, int64_t ldc, const float* row_scale,
     }
     for (int r = 0; r < MR; ++r)
         for (int v = 0; v < NV; ++v) store(c + (i + r) * ldc + j + v * kLanes, acc[r][v]);
+    if (col_max) {
+        for (int v = 0; v < NV; ++v) {
+            VecF mx = acc[0][v];
+            for (int r = 1; r < MR; ++r) mx = vmax(mx, acc[r][v]);
+            store(col_max + j + v * kLanes, vmax(load(col_max + j + v * kLanes), mx));
+        }
+    }
 }
 
 // The rows of one column block: full row blocks, then one block of the remaining rows.
 template <int NV, bool Accumulate, class A, class B>
 inline void column_block(float* c, int64_t ldc, const float* row_scale, const A& a, const B& b,
-                         int64_t m, int64_t j, int64_t k) {
+                         int64_t m, int64_t j, int64_t k, float* col_max = nullptr) {
     int64_t i = 0;
     for (; i + kRowBlock <= m; i += kRowBlock)
-        micro_tile<kRowBlock, NV, Accumulate>(c, ldc, row_scale, a, b, i, j, k);
+        micro_tile<kRowBlock, NV, Accumulate>(c, ldc, row_scale, a, b, i, j, k, col_max);
     switch (m - i) {
 #define SA_CPU_REMAINDER(R) \
-    case R: if constexpr (R < kRowBlock) micro_tile<R, NV, Accumulate>(c, ldc, row_scale, a, b, i, j, k); break;
+    case R: if constexpr (R < kRowBlock) micro_tile<R, NV, Accumulate>(c, ldc, row_scale, a, b, i, j, k, col_max); break;
         SA_CPU_REMAINDER(1)
         SA_CPU_REMAINDER(2)
         SA_CPU_REMAINDER(3)
@@ -145,14 +154,16 @@ inline void query_dots(float* s, int64_t lds, const float* q, int32_t rows, cons
     }
 }
 
+// col_max (optional, only with more than two rows): column maxima folded in, see micro_tile.
 template <bool Accumulate, class A, class B>
 inline void tile_gemm(float* c, int64_t ldc, const float* row_scale, const A& a, const B& b,
-                      int64_t m, int64_t n, int64_t k) {
+                      int64_t m, int64_t n, int64_t k, float* col_max = nullptr) {
     if (m <= 0) return;
-    if (m <= 2) return few_rows<Accumulate>(c, ldc, row_scale, a, b, m, n, k);
+    if (m <= 2 && !col_max) return few_rows<Accumulate>(c, ldc, row_scale, a, b, m, n, k);
     int64_t j = 0;
-    for (; j + kColBlock <= n; j += kColBlock) column_block<kColVecs, Accumulate>(c, ldc, row_scale, a, b, m, j, k);
-    for (; j < n; j += kLanes) column_block<1, Accumulate>(c, ldc, row_scale, a, b, m, j, k);
+    for (; j + kColBlock <= n; j += kColBlock)
+        column_block<kColVecs, Accumulate>(c, ldc, row_scale, a, b, m, j, k, col_max);
+    for (; j < n; j += kLanes) column_block<1, Accumulate>(c, ldc, row_scale, a, b, m, j, k, col_max);
 }
 
 }  // namespace SA_CPU_ISA
