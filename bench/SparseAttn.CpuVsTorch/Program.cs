@@ -28,16 +28,17 @@ torch.set_num_threads(threads);
 var report = new StringBuilder();
 void Line(string s) { Console.WriteLine(s); report.AppendLine(s); }
 
-var peak256 = FmaPeak.Measure(threads, wide: false);
-var peak512 = Vector512.IsHardwareAccelerated ? FmaPeak.Measure(threads, wide: true) : 0.0;
+// The FMA peak is measured before every case (each the best of five short trials) and the median
+// kept: on a shared machine a single measurement can land in a busy moment.
+var peaks256 = new List<double>();
+var peaks512 = new List<double>();
+void MeasurePeak()
+{
+    peaks256.Add(FmaPeak.Measure(threads, wide: false));
+    if (Vector512.IsHardwareAccelerated) peaks512.Add(FmaPeak.Measure(threads, wide: true));
+}
 var isa = SparseAttnLibrary.CpuInstructionSet;
-var peak = isa == "avx512" && peak512 > 0 ? peak512 : peak256;
-Line($"CPU kernels: {isa}; threads: {threads} (ours and torch); reps: {reps} (median, calls alternate ours/torch)");
-Line($"FMA peak measured in this process: 256-bit {peak256:F1} GFLOP/s, 512-bit {(peak512 > 0 ? peak512.ToString("F1") : "n/a")} GFLOP/s; " +
-     $"the fraction column uses the {(peak == peak512 ? "512" : "256")}-bit figure (the width the kernels run at)");
-Line("");
-Line("| case | ours ms | torch ms | ours GFLOP/s | torch GFLOP/s | ours/torch speed | ours % of FMA peak | max abs diff |");
-Line("|---|---|---|---|---|---|---|---|");
+var rows = new List<(string Name, double OursMs, double? TorchMs, double Flops, double Diff)>();
 
 var cases = new List<Case>
 {
@@ -54,6 +55,7 @@ var cases = new List<Case>
 foreach (var c in cases)
 {
     if (only is not null && !c.Name.Contains(only, StringComparison.OrdinalIgnoreCase)) continue;
+    MeasurePeak();
     using var scope = torch.NewDisposeScope();
     c.Setup();
     c.Ours();  // warm-up, and the result to compare
@@ -71,16 +73,34 @@ foreach (var c in cases)
         ours.Add(Time(c.Ours));
         if (c.Torch is not null) theirs.Add(Time(c.Torch));
     }
-    var oursMs = Median(ours);
-    var oursG = c.Flops / (oursMs * 1e6);
-    if (c.Torch is null)
+    rows.Add((c.Name, Median(ours), c.Torch is null ? null : Median(theirs), c.Flops, diff));
+    Console.Error.WriteLine($"{c.Name}: ours {Median(ours):F1} ms");
+}
+MeasurePeak();
+var peak256 = Median(peaks256);
+var peak512 = peaks512.Count > 0 ? Median(peaks512) : 0.0;
+// The machine's peak: the 512-bit figure where the CPU has AVX-512 (whatever level runs).
+var peak = peak512 > 0 ? peak512 : peak256;
+var cpuModel = File.Exists("/proc/cpuinfo")
+    ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+    : null;
+Line($"CPU: {cpuModel ?? "unknown"}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; SparseAttn {SparseAttnLibrary.Version}, TorchSharp-cpu 0.107.0");
+Line($"CPU kernels: {isa}; threads: {threads} (ours and torch); reps: {reps} (median; calls alternate ours/torch, 200 ms pause before each)");
+Line($"FMA peak, median of the measurements before each case: 256-bit {peak256:F1} GFLOP/s, 512-bit {(peak512 > 0 ? peak512.ToString("F1") : "n/a")} GFLOP/s; " +
+     $"the fraction column uses the {(peak == peak512 ? "512" : "256")}-bit figure (the machine's peak)");
+Line("");
+Line("| case | ours ms | torch ms | ours GFLOP/s | torch GFLOP/s | ours/torch speed | ours % of FMA peak | max abs diff |");
+Line("|---|---|---|---|---|---|---|---|");
+foreach (var (name, oursMs, torchMs, flops, diff) in rows)
+{
+    var oursG = flops / (oursMs * 1e6);
+    if (torchMs is not { } tm)
     {
-        Line($"| {c.Name} | {oursMs:F1} | - | {oursG:F1} | - | - | {100 * oursG / peak:F0}% | - |");
+        Line($"| {name} | {oursMs:F1} | - | {oursG:F1} | - | - | {100 * oursG / peak:F0}% | - |");
         continue;
     }
-    var torchMs = Median(theirs);
-    var torchG = c.Flops / (torchMs * 1e6);
-    Line($"| {c.Name} | {oursMs:F1} | {torchMs:F1} | {oursG:F1} | {torchG:F1} | {torchMs / oursMs:F2}x | {100 * oursG / peak:F0}% | {diff:E1} |");
+    var torchG = flops / (tm * 1e6);
+    Line($"| {name} | {oursMs:F1} | {tm:F1} | {oursG:F1} | {torchG:F1} | {tm / oursMs:F2}x | {100 * oursG / peak:F0}% | {diff:E1} |");
 }
 Line("");
 Line("GFLOP/s = 4 * B * H * D * (query, key) pairs computed / time: dense S_q * S_k, causal S(S+1)/2, " +
@@ -89,8 +109,11 @@ Line("GFLOP/s = 4 * B * H * D * (query, key) pairs computed / time: dense S_q * 
 if (outPath is not null) File.WriteAllText(outPath, report.ToString());
 return 0;
 
+// A pause before each timed call: libtorch's OpenMP workers spin for a while after a parallel
+// region, which would slow whichever call comes next on a machine with few cores.
 static double Time(Action a)
 {
+    Thread.Sleep(200);
     var sw = Stopwatch.StartNew();
     a();
     return sw.Elapsed.TotalMilliseconds;
