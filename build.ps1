@@ -5,6 +5,7 @@
 #   demo        run attention on the best device and check it (builds first)
 #   test        native C ABI tests (ctest) + NUnit tests; ends with "N passed, N failed, N skipped"
 #   bench       BenchmarkDotNet suite; extra args go to it
+#   cpu-bench   CPU backend against libtorch's CPU attention (TorchSharp-cpu) in one process; args go to it
 #   gpu-bench   native GPU benchmark (needs bash and PyTorch for the anchors: use build.sh)
 #   gpu-bundle  publish the test executable self-contained for win-x64 with the sources
 #   pack        NuGet packages (SparseAttn, SparseAttn.Runtime.win-x64, ...) into artifacts/packages
@@ -135,6 +136,10 @@ switch ($Verb) {
     Build-Native
     $a = if ($Rest.Count -gt 0) { $Rest } else { @("--filter", "*") }
     Invoke-Checked dotnet (@("run", "-c", "Release", "--project", "bench/SparseAttn.Benchmarks", "--") + $a)
+  }
+  "cpu-bench" {
+    Build-Native
+    Invoke-Checked dotnet (@("run", "-c", "Release", "--project", "bench/SparseAttn.CpuVsTorch", "--") + $Rest)
   }
   "gpu-bench" { throw "gpu-bench runs the PyTorch anchors through bash: use ./build.sh gpu-bench on Linux" }
   "gpu-bundle" {

@@ -4,6 +4,8 @@
 #   demo        the main job: run attention on the best device and check it (builds first)
 #   test        native C ABI tests (ctest) + NUnit tests; ends with "N passed, N failed, N skipped"
 #   bench       BenchmarkDotNet suite (CPU backend, call overhead, mask builders); args go to it
+#   cpu-bench   CPU backend against libtorch's CPU attention (TorchSharp-cpu) in one process, with
+#               a measured FMA peak; args go to it (--reps N, --out FILE, --only SUBSTRING)
 #   gpu-bench   native GPU benchmark + anchors in one go (on a machine with a GPU and PyTorch)
 #   gpu-bundle  publish the test executable self-contained for linux-x64 and pack what a GPU
 #               machine needs to build the native library with its own nvcc and run the tests
@@ -158,6 +160,12 @@ verb_bench() {
   build_native
   log "BenchmarkDotNet suite"
   dotnet run -c Release --project bench/SparseAttn.Benchmarks -- "${@:---filter *}"
+}
+
+verb_cpu_bench() {
+  build_native
+  log "CPU backend against TorchSharp-cpu scaled_dot_product_attention"
+  dotnet run -c Release --project bench/SparseAttn.CpuVsTorch -- "$@"
 }
 
 verb_gpu_bench() {
@@ -384,6 +392,7 @@ case "$verb" in
   demo) verb_demo "$@" ;;
   test) verb_test "$@" ;;
   bench) verb_bench "$@" ;;
+  cpu-bench) verb_cpu_bench "$@" ;;
   gpu-bench) verb_gpu_bench "$@" ;;
   gpu-bundle) verb_gpu_bundle "$@" ;;
   pack) verb_pack "$@" ;;

@@ -26,6 +26,7 @@ internal static unsafe partial class NativeMethods
 
     // Capabilities
     [LibraryImport(LibraryName)] public static partial int sa_backend_built(sa_backend backend);
+    [LibraryImport(LibraryName)] public static partial byte* sa_cpu_isa();
     [LibraryImport(LibraryName)] public static partial sa_status sa_cuda_device_count(int* count);
     [LibraryImport(LibraryName)] public static partial sa_status sa_cuda_device_info(int device, sa_device_info* info);
     [LibraryImport(LibraryName)]

@@ -3,7 +3,7 @@ using Spectre.Console;
 
 namespace SparseAttn.Cli;
 
-/// <summary><c>sparseattn info</c>: version, backends, CUDA devices and fast-path coverage.</summary>
+/// <summary><c>sparseattn info</c>: version, backends, the CPU kernels' instruction set, CUDA devices and fast-path coverage.</summary>
 internal static class InfoCommand
 {
     private static readonly int[] HeadDims = [32, 64, 80, 96, 128, 160, 192, 256];
@@ -23,6 +23,8 @@ internal static class InfoCommand
         console.MarkupLineInterpolated(
             $"backends: CPU {(SparseAttnLibrary.IsBackendBuilt(DeviceKind.Cpu) ? "built" : "missing")}, CUDA {(cuda ? "built" : "not built")}");
         console.MarkupLine("CPU backend: float32, float16, bfloat16; head dims 1..512; every operation.");
+        console.MarkupLineInterpolated(
+            $"CPU kernels: {SparseAttnLibrary.CpuInstructionSet} (chosen from the CPU's features; SPARSEATTN_CPU_ISA=baseline|avx2|avx512 caps it)");
         var devices = cuda ? SparseAttnLibrary.CudaDeviceCount : 0;
         if (devices == 0)
         {

@@ -44,6 +44,14 @@ public static unsafe class SparseAttnLibrary
     public static bool IsBackendBuilt(DeviceKind device) =>
         NativeMethods.sa_backend_built(device == DeviceKind.Cuda ? sa_backend.SA_BACKEND_CUDA : sa_backend.SA_BACKEND_CPU) != 0;
 
+    /// <summary>
+    /// Instruction set the CPU kernels run at: "baseline" (x86-64 SSE2, or the target's default),
+    /// "avx2" (AVX2 + FMA) or "avx512" (AVX-512F). Chosen once per process from the CPU's features;
+    /// the environment variable <c>SPARSEATTN_CPU_ISA</c> (baseline, avx2, avx512) caps it.
+    /// </summary>
+    public static string CpuInstructionSet =>
+        Marshal.PtrToStringUTF8((nint)NativeMethods.sa_cpu_isa()) ?? string.Empty;
+
     /// <summary>Number of usable CUDA devices (0 when the CUDA backend is not built or there is no device).</summary>
     public static int CudaDeviceCount
     {

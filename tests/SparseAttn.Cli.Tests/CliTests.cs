@@ -55,6 +55,14 @@ public class CliTests
     }
 
     [Test]
+    public void InfoReportsTheCpuKernelsInstructionSet()
+    {
+        var (code, output) = Run("info");
+        Assert.That(code, Is.EqualTo(ExitCodes.Ok), output);
+        Assert.That(output, Does.Contain($"CPU kernels: {SparseAttnLibrary.CpuInstructionSet}"));
+    }
+
+    [Test]
     public void RunDenseOnTheCpuPassesItsCheck()
     {
         var path = Path.Combine(Path.GetTempPath(), $"sparseattn-cli-{Guid.NewGuid():N}.npy");

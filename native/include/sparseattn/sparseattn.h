@@ -107,6 +107,12 @@ typedef enum sa_backend {
 /* 1 if the backend (an sa_backend) was compiled into this library, else 0. */
 SA_API int32_t sa_backend_built(int32_t backend);
 
+/* Static name of the instruction set the CPU kernels run at: "baseline" (x86-64 SSE2, or the
+   target's default), "avx2" (AVX2 + FMA) or "avx512" (AVX-512F). Chosen once per process from
+   the CPU's features; the environment variable SPARSEATTN_CPU_ISA=baseline|avx2|avx512 caps it
+   (a level the CPU cannot run is lowered to the best one it can). */
+SA_API const char* sa_cpu_isa(void);
+
 /* Number of usable CUDA devices (0 when the CUDA backend is not built or no driver/device). */
 SA_API sa_status sa_cuda_device_count(int32_t* count);
 

@@ -86,6 +86,8 @@ SA_API int32_t sa_backend_built(int32_t backend) {
     return 0;
 }
 
+SA_API const char* sa_cpu_isa(void) { return sa::cpu::active_isa_name(); }
+
 SA_API sa_status sa_cuda_device_count(int32_t* count) {
     return sa::guard([&] {
         require_pointer(count, "count");

@@ -31,6 +31,7 @@ void lse_merge(const MergeProblem& m);
 void block_mask_to_lists(const MaskConversion& c);
 void block_lists_to_mask(const MaskConversion& c);
 void pbs_plan(const PbsProblem& p);
+const char* active_isa_name();  // "baseline", "avx2" or "avx512": the level the kernels run at
 }  // namespace cpu
 
 #if defined(SPARSEATTN_WITH_CUDA)

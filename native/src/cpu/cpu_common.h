@@ -1,11 +1,11 @@
-// Shared pieces of the CPU backend: element types and their conversions, row loads and
-// stores, dtype dispatch and the parallel-for over work items.
+// Shared pieces of the CPU backend: element types and their scalar conversions, row loads and
+// stores, dtype dispatch and the parallel-for over work items. Compiled for the baseline
+// instruction set; the kernels' vector twins live in rows.h.
 #pragma once
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include "core/backend.h"
-#include "simd.h"
 
 namespace sa {
 namespace cpu {
@@ -71,20 +71,6 @@ template <class T>
 inline void load_row(const T* src, float* dst, int64_t n, float factor) {
     for (int64_t i = 0; i < n; ++i) dst[i] = to_float(src[i]) * factor;
 }
-#if defined(SA_CPU_HAS_VECTOR_CONVERSIONS)
-inline void load_row(const Half* src, float* dst, int64_t n, float factor) {
-    int64_t i = 0;
-    const Float4 f4 = splat4(factor);
-    for (; i + 4 <= n; i += 4) store4(dst + i, half4_to_float4(&src[i].bits) * f4);
-    for (; i < n; ++i) dst[i] = half_to_float(src[i].bits) * factor;
-}
-inline void load_row(const BFloat16* src, float* dst, int64_t n, float factor) {
-    int64_t i = 0;
-    const Float4 f4 = splat4(factor);
-    for (; i + 4 <= n; i += 4) store4(dst + i, bf16x4_to_float4(&src[i].bits) * f4);
-    for (; i < n; ++i) dst[i] = bf16_to_float(src[i].bits) * factor;
-}
-#endif
 template <class T>
 inline void store_row(const float* src, T* dst, int64_t n) {
     for (int64_t i = 0; i < n; ++i) dst[i] = from_float<T>(src[i]);

@@ -8,11 +8,14 @@
 #include <numeric>
 #include <string>
 #include <vector>
+#define SA_CPU_ISA isa_baseline
 #include "main_loop.h"
 
 namespace sa {
 namespace cpu {
 namespace {
+
+using namespace isa_baseline;
 
 constexpr int64_t kChunk = 64;
 
@@ -23,7 +26,7 @@ void key_importance(const PbsProblem& p, int64_t b, int64_t h, int64_t keys, std
     const int64_t hk = h / (p.heads_q / p.heads_kv);
     const int64_t rows = std::min<int64_t>(p.block, p.seqlen);
     const int64_t first = p.seqlen - rows;
-    const int64_t ld = round_up(rows, kGemmCols);
+    const int64_t ld = round_up(rows, kLanes);
     const float factor = p.scale * 1.4426950408889634f;  // scores in log2 units
     std::vector<float> qt(D * ld, 0.0f), kbuf(kChunk * D), st(kChunk * ld), tmp(D);
     std::vector<const float*> k_rows(kChunk);
@@ -36,14 +39,12 @@ void key_importance(const PbsProblem& p, int64_t b, int64_t h, int64_t keys, std
     for (int pass = 0; pass < 2; ++pass) {  // pass 0: row max and sum; pass 1: probabilities
         for (int64_t k0 = 0; k0 < keys; k0 += kChunk) {
             const int64_t n = std::min(kChunk, keys - k0);
-            const int64_t n_pad = round_up(n, kGemmRows);
-            for (int64_t j = 0; j < n_pad; ++j) {
+            for (int64_t j = 0; j < n; ++j) {
                 float* dst = kbuf.data() + j * D;
-                if (j < n) load_row(row_ptr<T>(p.k, p.k_strides, b, k0 + j, hk), dst, D, 1.0f);
-                else std::fill(dst, dst + D, 0.0f);
+                load_row(row_ptr<T>(p.k, p.k_strides, b, k0 + j, hk), dst, D, 1.0f);
                 k_rows[j] = dst;
             }
-            tile_gemm<false>(st.data(), ld, RowPointerA{k_rows.data()}, StridedB{qt.data(), ld}, n_pad, ld, D);
+            tile_gemm<false>(st.data(), ld, nullptr, RowPointerA{k_rows.data()}, StridedB{qt.data(), ld}, n, ld, D);
             for (int64_t r = 0; r < rows; ++r) {
                 if (pass == 0) {
                     float mx = m[r];

@@ -1,13 +1,22 @@
-// Four-float values for the hot loops. GCC and Clang lower them to SSE2 registers (the
-// portable x86-64 baseline, no -march needed); other compilers get a plain-array twin.
+// Float vectors for the hot loops of the CPU kernels, as wide as the instruction set the
+// translation unit is compiled for: 4 lanes (SSE2, the x86-64 baseline), 8 (AVX2+FMA) or 16
+// (AVX-512F). GCC and Clang lower the vector extensions to those registers; other compilers
+// get a four-lane plain-array twin. Everything here lives in the namespace SA_CPU_ISA, which
+// the including file names after its instruction set, so the copies never merge at link time.
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <utility>
+
+#if !defined(SA_CPU_ISA)
+#error "define SA_CPU_ISA (the instruction-set namespace) before including the CPU kernel headers"
+#endif
 
 namespace sa {
 namespace cpu {
+namespace SA_CPU_ISA {
 
-inline float scale_bits_to_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline float bits_as_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 
 // 2^x for x <= 0 by integer exponent and polynomial; exactly 0 below -125 so no result is
 // subnormal (slow on some CPUs); relative error about 1e-7.
@@ -23,96 +32,110 @@ inline float exp2_nonpositive(float x) {
     p = p * f + 2.4022650695910072e-1f;
     p = p * f + 6.9314718055994531e-1f;
     p = p * f + 1.0f;
-    const float scale = scale_bits_to_float(static_cast<uint32_t>(n + 127) << 23);
-    return p * scale;
+    return p * bits_as_float(static_cast<uint32_t>(n + 127) << 23);
 }
 
 #if defined(__GNUC__)
-typedef float Float4 __attribute__((vector_size(16)));
-typedef int32_t Int4 __attribute__((vector_size(16)));
-inline Float4 splat4(float x) { return Float4{x, x, x, x}; }
-inline Float4 max4(Float4 a, Float4 b) { return a > b ? a : b; }
-template <int L> inline Float4 lane_splat4(Float4 x) { return __builtin_shufflevector(x, x, L, L, L, L); }
+#if defined(__AVX512F__)
+constexpr int kLanes = 16;
+#elif defined(__AVX2__)
+constexpr int kLanes = 8;
+#else
+constexpr int kLanes = 4;
+#endif
+typedef float VecF __attribute__((vector_size(kLanes * 4)));
+typedef int32_t VecI __attribute__((vector_size(kLanes * 4)));
+typedef uint16_t VecU16 __attribute__((vector_size(kLanes * 2)));
+
+// Every lane x. Written lane by lane: `VecF{} + x` would keep an add (for the sign of zero).
+template <size_t... L>
+inline VecF splat_lanes(float x, std::index_sequence<L...>) { return VecF{((void)L, x)...}; }
+inline VecF splat(float x) { return splat_lanes(x, std::make_index_sequence<kLanes>{}); }
+inline VecF load(const float* p) { VecF v; std::memcpy(&v, p, sizeof(v)); return v; }
+inline void store(float* p, VecF v) { std::memcpy(p, &v, sizeof(v)); }
+// a * b + c; one fused instruction where the target has FMA.
+inline VecF fmadd(VecF a, VecF b, VecF c) { return a * b + c; }
+inline VecF vmax(VecF a, VecF b) { return a > b ? a : b; }
 // Lanes equal to -inf become 0, others pass through.
-inline Float4 finite_or_zero4(Float4 x, float neg_inf) { return x == splat4(neg_inf) ? splat4(0.0f) : x; }
-// 2^x for x <= 0 on four lanes (see exp2_nonpositive).
-inline Float4 exp2_nonpositive4(Float4 x) {
-    x = x < splat4(-125.0f) ? splat4(-127.0f) : x;
-    const Int4 n = __builtin_convertvector(x - splat4(0.5f), Int4);
-    const Float4 f = x - __builtin_convertvector(n, Float4);
-    Float4 p = splat4(1.5252733804059840e-5f);
-    p = p * f + 1.5403530393381606e-4f;
-    p = p * f + 1.3333558146428443e-3f;
-    p = p * f + 9.6181291076284772e-3f;
-    p = p * f + 5.5504108664821580e-2f;
-    p = p * f + 2.4022650695910072e-1f;
-    p = p * f + 6.9314718055994531e-1f;
-    p = p * f + 1.0f;
-    const Int4 bits = (n + 127) << 23;
-    Float4 scale;
-    std::memcpy(&scale, &bits, sizeof(scale));
-    return p * scale;
+inline VecF finite_or_zero(VecF x, float neg_inf) { return x == splat(neg_inf) ? splat(0.0f) : x; }
+inline VecF as_float(VecI x) { VecF f; std::memcpy(&f, &x, sizeof(f)); return f; }
+inline VecI as_int(VecF x) { VecI i; std::memcpy(&i, &x, sizeof(i)); return i; }
+
+inline float horizontal_sum(VecF x) {
+    float sum = 0.0f;
+    for (int i = 0; i < kLanes; ++i) sum += x[i];
+    return sum;
 }
-typedef uint16_t Uint16x4 __attribute__((vector_size(8)));
-// Four fp16 values to fp32, the same branch-free rule as half_to_float.
-inline Float4 half4_to_float4(const uint16_t* src) {
-    Uint16x4 h;
-    std::memcpy(&h, src, sizeof(h));
-    const Int4 x = __builtin_convertvector(h, Int4);
-    const Int4 sign = (x & 0x8000) << 16;
-    const Int4 em = x & 0x7FFF;
-    const Int4 shifted = em << 13;
-    Float4 magnitude;
-    std::memcpy(&magnitude, &shifted, sizeof(magnitude));
-    magnitude *= 0x1p112f;
-    Int4 bits;
-    std::memcpy(&bits, &magnitude, sizeof(bits));
-    const Int4 special = 0x7F800000 | ((em & 0x3FF) << 13);
-    bits = em >= 0x7C00 ? special : bits;
-    bits |= sign;
-    Float4 f;
-    std::memcpy(&f, &bits, sizeof(f));
-    return f;
+
+// 2^x for x <= 0 on every lane (see exp2_nonpositive).
+inline VecF exp2_nonpositive(VecF x) {
+    x = x < splat(-125.0f) ? splat(-127.0f) : x;
+    const VecI n = __builtin_convertvector(x - 0.5f, VecI);
+    const VecF f = x - __builtin_convertvector(n, VecF);
+    VecF p = splat(1.5252733804059840e-5f);
+    p = fmadd(p, f, splat(1.5403530393381606e-4f));
+    p = fmadd(p, f, splat(1.3333558146428443e-3f));
+    p = fmadd(p, f, splat(9.6181291076284772e-3f));
+    p = fmadd(p, f, splat(5.5504108664821580e-2f));
+    p = fmadd(p, f, splat(2.4022650695910072e-1f));
+    p = fmadd(p, f, splat(6.9314718055994531e-1f));
+    p = fmadd(p, f, splat(1.0f));
+    return p * as_float((n + 127) << 23);
 }
-inline Float4 bf16x4_to_float4(const uint16_t* src) {
-    Uint16x4 h;
+
+// fp16 lanes to fp32 by the branch-free rule of half_to_float: the multiply rebiases the
+// exponent and turns half subnormals into float normals; exponent 31 maps to inf/nan.
+inline VecF half_to_float(const uint16_t* src) {
+    VecU16 h;
     std::memcpy(&h, src, sizeof(h));
-    const Int4 bits = __builtin_convertvector(h, Int4) << 16;
-    Float4 f;
-    std::memcpy(&f, &bits, sizeof(f));
-    return f;
+    const VecI x = __builtin_convertvector(h, VecI);
+    const VecI em = x & 0x7FFF;
+    const VecI magnitude = as_int(as_float(em << 13) * 0x1p112f);
+    const VecI special = 0x7F800000 | ((em & 0x3FF) << 13);
+    return as_float((em >= 0x7C00 ? special : magnitude) | ((x & 0x8000) << 16));
+}
+inline VecF bf16_to_float(const uint16_t* src) {
+    VecU16 h;
+    std::memcpy(&h, src, sizeof(h));
+    return as_float(__builtin_convertvector(h, VecI) << 16);
 }
 #define SA_CPU_HAS_VECTOR_CONVERSIONS 1
 #else
-struct Float4 {
-    float v[4];
-    Float4& operator+=(const Float4& o) { for (int i = 0; i < 4; ++i) v[i] += o.v[i]; return *this; }
-    friend Float4 operator*(const Float4& a, const Float4& b) {
-        Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] * b.v[i]; return r;
+constexpr int kLanes = 4;
+struct VecF {
+    float v[kLanes];
+    friend VecF operator*(const VecF& a, const VecF& b) {
+        VecF r; for (int i = 0; i < kLanes; ++i) r.v[i] = a.v[i] * b.v[i]; return r;
     }
-    friend Float4 operator+(const Float4& a, const Float4& b) {
-        Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] + b.v[i]; return r;
+    friend VecF operator+(const VecF& a, const VecF& b) {
+        VecF r; for (int i = 0; i < kLanes; ++i) r.v[i] = a.v[i] + b.v[i]; return r;
     }
-    friend Float4 operator-(const Float4& a, const Float4& b) {
-        Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] - b.v[i]; return r;
+    friend VecF operator-(const VecF& a, const VecF& b) {
+        VecF r; for (int i = 0; i < kLanes; ++i) r.v[i] = a.v[i] - b.v[i]; return r;
     }
+    VecF& operator+=(const VecF& o) { return *this = *this + o; }
     float operator[](int i) const { return v[i]; }
 };
-inline Float4 splat4(float x) { return Float4{{x, x, x, x}}; }
-inline Float4 max4(Float4 a, Float4 b) {
-    Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return r;
+inline VecF splat(float x) { VecF r; for (int i = 0; i < kLanes; ++i) r.v[i] = x; return r; }
+inline VecF load(const float* p) { VecF v; std::memcpy(&v, p, sizeof(v)); return v; }
+inline void store(float* p, VecF v) { std::memcpy(p, &v, sizeof(v)); }
+inline VecF fmadd(VecF a, VecF b, VecF c) { return a * b + c; }
+inline VecF vmax(VecF a, VecF b) {
+    VecF r; for (int i = 0; i < kLanes; ++i) r.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return r;
 }
-template <int L> inline Float4 lane_splat4(Float4 x) { return splat4(x.v[L]); }
-inline Float4 finite_or_zero4(Float4 x, float neg_inf) {
-    Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = x.v[i] == neg_inf ? 0.0f : x.v[i]; return r;
+inline VecF finite_or_zero(VecF x, float neg_inf) {
+    VecF r; for (int i = 0; i < kLanes; ++i) r.v[i] = x.v[i] == neg_inf ? 0.0f : x.v[i]; return r;
 }
-inline Float4 exp2_nonpositive4(Float4 x) {
-    Float4 r; for (int i = 0; i < 4; ++i) r.v[i] = exp2_nonpositive(x.v[i]); return r;
+inline VecF exp2_nonpositive(VecF x) {
+    VecF r; for (int i = 0; i < kLanes; ++i) r.v[i] = exp2_nonpositive(x.v[i]); return r;
+}
+inline float horizontal_sum(VecF x) {
+    float sum = 0.0f;
+    for (int i = 0; i < kLanes; ++i) sum += x.v[i];
+    return sum;
 }
 #endif
 
-inline Float4 load4(const float* p) { Float4 v; std::memcpy(&v, p, sizeof(v)); return v; }
-inline void store4(float* p, Float4 v) { std::memcpy(p, &v, sizeof(v)); }
-
+}  // namespace SA_CPU_ISA
 }  // namespace cpu
 }  // namespace sa

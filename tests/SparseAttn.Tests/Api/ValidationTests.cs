@@ -452,4 +452,18 @@ public class ValidationTests
         Assert.That(SparseAttnLibrary.IsBackendBuilt(DeviceKind.Cpu), Is.True);
         Assert.That(SparseAttnLibrary.CudaDeviceCount, Is.GreaterThanOrEqualTo(0));
     }
+
+    [Test]
+    public void LibraryReportsTheCpuInstructionSet()
+    {
+        var isa = SparseAttnLibrary.CpuInstructionSet;
+        Assert.That(isa, Is.AnyOf("baseline", "avx2", "avx512"));
+        Assert.That(SparseAttnLibrary.CpuInstructionSet, Is.EqualTo(isa), "chosen once per process");
+        string[] levels = ["baseline", "avx2", "avx512"];
+        var forced = Environment.GetEnvironmentVariable("SPARSEATTN_CPU_ISA");
+        if (forced is not null && Array.IndexOf(levels, forced) >= 0)
+        {
+            Assert.That(Array.IndexOf(levels, isa), Is.LessThanOrEqualTo(Array.IndexOf(levels, forced)));
+        }
+    }
 }
