@@ -60,18 +60,24 @@ SA_TEST(cuda_dense_causal_top_left_matches_cpu) {
 }
 
 SA_TEST(cuda_dense_causal_top_left_workspace_covers_both_parts) {
+    // S_q > S_k: the square part runs causal, the last S_q - S_k queries see every key. Those
+    // few queries over many keys split the keys; the workspace must hold that part's partials.
     SA_REQUIRE_CUDA_DEVICE();
-    HostTensor q = random_tensor(SA_DTYPE_F16, {1, 8, 4, 64});
+    HostTensor q = random_tensor(SA_DTYPE_F16, {1, 6004, 4, 64});
+    HostTensor tail = random_tensor(SA_DTYPE_F16, {1, 4, 4, 64});
     HostTensor k = random_tensor(SA_DTYPE_F16, {1, 6000, 2, 64});
-    DeviceTensor dq(q), dk(k);
+    DeviceTensor dq(q), dtail(tail), dk(k);
     sa_attention_options options;
     sa_attention_options_init(&options);
+    options.num_splits = 4;
+    size_t tail_bytes = 0;
+    REQUIRE_OK(sa_dense_workspace_size(dtail.d(), dk.d(), &options, &tail_bytes));
+    CHECK(tail_bytes > 0);
     options.causal = 1;
     options.causal_alignment = SA_CAUSAL_TOP_LEFT;
-    options.num_splits = 4;
     size_t bytes = 0;
     REQUIRE_OK(sa_dense_workspace_size(dq.d(), dk.d(), &options, &bytes));
-    CHECK(bytes > 0);
+    CHECK(bytes >= tail_bytes);
 }
 
 SA_TEST(cuda_varlen_causal_top_left_is_unsupported) {

@@ -205,14 +205,10 @@ Plan neighborhood_plan(const AttentionProblem& p) {
     Plan plan;
     plan.family = family_kind(p);
     const NeighborhoodGeometry& g = p.neighborhood;
-    // The 3-D wgmma kernel at D128 holds its box state past the register file (nvcc 13 reports
-    // 88 bytes of stack; 1-D and 2-D none): it runs only where no tile needs the mask,
-    // elsewhere the 64 x 64 mma.sync tiles measured faster (bench/NOTES.md).
-    auto unmasked_on_128 = [&] {
-        const NeighborhoodTileCount n = neighborhood_tile_count(g, best_neighborhood_tiles(g, 7, 7, kNeighborhoodMaskCost));
-        return n.full_tiles == n.visited_tiles;
-    };
-    if (use_sm90(p) && (g.rank <= 2 || unmasked_on_128())) {
+    // Every rank runs on the wgmma loop where it is built. The 3-D kernel at D128 holds 88
+    // bytes of its box state on the stack (nvcc 13) and is still faster masked than the 64 x 64
+    // mma.sync tiles: 105.0 against 120.7 ms on the 3-D w18x24x24 case (bench/NOTES.md).
+    if (use_sm90(p)) {
         plan.sm90 = true;
         plan.block_m = plan.block_n = kSm90Block;
     } else {
