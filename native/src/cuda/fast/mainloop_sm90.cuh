@@ -1,19 +1,24 @@
 // The forward main loop on Hopper's warpgroup tensor cores (wgmma, sm_90a), written once over
-// a family (families.cuh), as the mma.sync loop is. What differs from mainloop_sm80.cuh:
-//  - a block is two warpgroups (8 warps); warpgroup w owns query rows [64w, 64w + 64) of the
-//    128-row tile, so each K/V tile read from shared memory feeds 64 rows per instruction;
+// a family (families.cuh), as the mma.sync loop is. Warp specialized:
+//  - warpgroup 0 is the producer: it copies Q, then each K/V tile into a 3-slot ring with
+//    cp.async (row addresses from the family: runs, gathered through fetched tokens, or boxes),
+//    and signals each slot's mbarrier when its copies land; it gives registers up (setmaxnreg);
+//  - warpgroups 1 and 2 are the consumers: consumer c owns query rows [64c, 64c + 64) of the
+//    128-row tile, waits on a slot's full barrier, and arrives on its empty barrier once both
+//    GEMMs that read it are done; no block-wide barrier runs in the steady state;
 //  - S = Q K^T reads both operands from shared memory, O += P V takes P from registers (the
-//    accumulator layout of S is the A-fragment layout) and V across rows;
-//  - Q, K and V live in the 128-byte swizzled layout of common/wgmma.cuh, written by cp.async
-//    through a 3-deep ring;
-//  - step j copies tile j+1, issues S of tile j and P V of tile j-1, and runs the softmax of
-//    tile j while that P V is on the tensor cores.
+//    accumulator layout of S is the A-fragment layout) and V across rows, all in the 128-byte
+//    swizzled layout of common/wgmma.cuh;
+//  - within a consumer, step j issues S of tile j and P V of tile j-1 and runs the softmax of
+//    tile j while that P V is on the tensor cores; between consumers, named barriers make them
+//    take turns issuing (ping-pong), so one's softmax runs under the other's GEMMs.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cstdint>
 
 #include "cuda/common/mma.cuh"
+#include "cuda/common/pipeline.cuh"
 #include "cuda/common/softmax.cuh"
 #include "cuda/common/wgmma.cuh"
 #include "cuda/fast/epilogue.cuh"
@@ -25,11 +30,35 @@
 
 namespace sa::cuda::fast {
 
+#ifndef SA_SM90_PINGPONG
+#define SA_SM90_PINGPONG 1  // consumers alternate their GEMM issue (0: each issues freely)
+#endif
+
+#ifndef SA_SM90_PRODUCER_REGS
+#define SA_SM90_PRODUCER_REGS 56
+#endif
+#ifndef SA_SM90_CONSUMER_REGS
+#define SA_SM90_CONSUMER_REGS 224
+#endif
+
+// Named barriers of the loop (0 is __syncthreads).
+constexpr int kProducerBarrier = 1;  // the producer warpgroup: fetched tokens stored
+constexpr int kPingPongBarrier = 2;  // 2 + c: consumer c may issue its GEMMs
+
 template <int D, typename Select>
 struct Sm90Layout {
-    // Three ring slots: tile j+1 is copied while tile j's S and tile j-1's P V run.
+    // Three ring slots: the producer copies tile j+1 (and j+2 once it is free) while the
+    // consumers run tile j's S and tile j-1's P V.
     static constexpr int kHeadDim = D, kBlockM = 128, kBlockN = 128, kStages = 3;
-    static constexpr int kWarpgroups = kBlockM / 64, kThreads = kWarpgroups * 128;
+    static constexpr int kConsumers = kBlockM / 64, kConsumerWarps = 4 * kConsumers;
+    static constexpr int kProducerThreads = 128, kThreads = kProducerThreads + kConsumers * 128;
+    // setmaxnreg: every warp starts with the launch's share of the register file (65536 /
+    // kThreads, in steps of 8); the consumers can grow only by what the producer gives up.
+    static constexpr int kLaunchRegs = 65536 / kThreads / 8 * 8;
+    static constexpr int kProducerRegs = SA_SM90_PRODUCER_REGS, kConsumerRegs = SA_SM90_CONSUMER_REGS;
+    static_assert((kLaunchRegs - kProducerRegs) * kProducerThreads >= (kConsumerRegs - kLaunchRegs) * kConsumers * 128,
+                  "the consumers' registers come from the producer");
+    static constexpr bool kPingPong = SA_SM90_PINGPONG != 0;
     static constexpr int kQBytes = kBlockM * D * 2, kKvBytes = kBlockN * D * 2;
     static constexpr bool kPositions = Select::template At<kBlockM, kBlockN>::kKeyPositions;
     static constexpr int kPositionStride = kTokenSlotInts<kBlockN>;  // ints per ring slot
@@ -37,7 +66,7 @@ struct Sm90Layout {
     // +1024: the swizzle pattern repeats every 1024 bytes and tiles start on that boundary.
     static constexpr size_t kSmemBytes = 1024 + size_t(kQBytes) + size_t(2 * kStages) * kKvBytes + kPositionBytes;
     static_assert(D % 64 == 0, "the swizzled layout holds 64-column blocks");
-    static_assert(kSmemBytes <= 232448, "shared memory per block on sm_90");
+    static_assert(kSmemBytes + 8 * (1 + 2 * kStages) <= 232448, "shared memory per block on sm_90");
 };
 
 // S = Q K^T for one key tile: D/16 instructions, both operands from shared memory.
@@ -127,8 +156,8 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     fwd_sm90_kernel(const __grid_constant__ FwdParams p) {
 #ifdef SA_WGMMA_ENABLED
     using Lay = Sm90Layout<D, Select>;
-    constexpr int kBM = Lay::kBlockM, kBN = Lay::kBlockN, kStages = Lay::kStages, kThreads = Lay::kThreads;
-    constexpr int kNT = kBN / 8, kDT = D / 8;
+    constexpr int kBM = Lay::kBlockM, kBN = Lay::kBlockN, kStages = Lay::kStages;
+    constexpr int kNT = kBN / 8, kDT = D / 8, kLoad = Lay::kProducerThreads;
     using Family = typename Select::template At<kBM, kBN>;
     using KeyTile = typename Family::KeyTile;
 
@@ -140,28 +169,31 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     const uint32_t sV = sK + kStages * Lay::kKvBytes;
     int* sPos = reinterpret_cast<int*>(smem_raw + (sV + kStages * Lay::kKvBytes - raw));  // [kStages][kPositionStride]
     constexpr int kPosStride = Lay::kPositionStride;
+    // Barriers: Q landed; slot s holds its tile (full) / was read by both consumers (empty).
+    __shared__ __align__(8) uint64_t bars[1 + 2 * kStages];
+    const uint32_t bar_q = common::smem_addr(&bars[0]);
+    auto bar_full = [&](int st) { return bar_q + 8u * uint32_t(1 + st); };
+    auto bar_empty = [&](int st) { return bar_q + 8u * uint32_t(1 + kStages + st); };
 
-    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
-    const int wg = warp / 4;
+    const int tid = threadIdx.x, lane = tid % 32;
+    const int wg = common::warpgroup_index();
     const WorkTile work = work_tile(p);
     const Family fam(p, work.m_block, work.b, work.head);
     if (fam.empty()) return;
     const int b = work.b;
-
-    const TileBases<T> bases(p, b, fam);
-    const T* q_base = bases.q;
-    const T* k_base = bases.k;
-    const T* v_base = bases.v;
     const StepRange range = split_steps(fam.steps(), work.split, p.num_splits);
     const int steps = range.end - range.begin;
 
-    // Row state: each lane holds tile rows row0 and row0 + 8 of its warp's 16-row slice.
-    const int g = lane / 4, t = lane % 4;
-    const int row0 = wg * 64 + (warp % 4) * 16 + g;
-    float o_acc[D / 2];
-#pragma unroll
-    for (int i = 0; i < D / 2; ++i) o_acc[i] = 0.f;
-    common::RowState rows[2] = {{-INFINITY, 0.f}, {-INFINITY, 0.f}};
+    if (tid == 0) {
+        // The producer's cp.async arrivals, then its ordinary arrivals (they publish the key
+        // positions it stored); one arrival per consumer warp.
+        common::mbarrier_init(bar_q, kLoad);
+        for (int st = 0; st < kStages; ++st) {
+            common::mbarrier_init(bar_full(st), 2 * kLoad);
+            common::mbarrier_init(bar_empty(st), Lay::kConsumerWarps);
+        }
+    }
+    __syncthreads();  // the only block-wide barrier: the mbarriers are initialized
 
     // A tile with no key to visit runs one fully masked step on a zero-filled tile, so every
     // wgmma below is unconditional: the compiler serializes all of them when one sits behind
@@ -171,16 +203,88 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     const int runs = max(steps, 1);
     auto tile_at = [&](int j) { return none ? KeyTile{} : fam.key_tile(range.begin + j); };
     auto token_of = [&](const KeyTile& kt) { return [&fam, &kt, none](int c) { return none ? -1 : fam.key_token(kt, c); }; };
-    // Families whose key rows come through an index array read the tokens of tile j into its
-    // slot of the key positions two steps ahead (while the tensor cores run), so the copy of
-    // tile j reads them from shared memory and never waits on device memory.
+    // Families whose key rows come through an index array read each tile's tokens once, one
+    // row per producer thread, into the tile's slot of the key positions; its copy reads them
+    // from shared memory.
     const bool gathered = Family::kFetchAhead && !fam.keys_are_runs();
-    auto fetch = [&](const KeyTile& kt, int j) {
-        if constexpr (Family::kFetchAhead) {
-            static_assert(Lay::kPositions, "fetched tokens live in the key positions");
-            if (gathered) fetch_tokens<kBN>(sPos + (j % kStages) * kPosStride, token_of(kt), tid);
+
+    if (wg == 0) {
+        // Producer warpgroup: Q once, then K/V tile j into ring slot j % kStages as soon as
+        // both consumers released the tile that held it.
+        common::setmaxnreg_dec<Lay::kProducerRegs>();
+        const TileBases<T> bases(p, b, fam);
+        if (Family::kRuns && fam.queries_are_runs())
+            load_rows_run<kBM, D, kLoad, Swizzled128Layout<kBM>>(sQ, bases.q, p.q_seq, fam.query_run(), tid);
+        else
+            load_rows<kBM, D, kLoad, Swizzled128Layout<kBM>>(sQ, bases.q, [&](int r) { return fam.q_offset(r); }, tid);
+        common::cp_async_mbarrier_arrive(bar_q);
+        // Gathered rows: this thread's token of tile j + 1 and the list entry of tile j + 2 are
+        // read while tile j is waited for and copied, so no copy waits on device memory.
+        KeyTile kt = tile_at(0);
+        KeyTile kt_ahead = runs > 1 ? tile_at(1) : kt;
+        int token_ahead = gathered ? token_of(kt)(tid) : -1;
+        for (int j = 0; j < runs; ++j) {
+            const int st = j % kStages;
+            const int token = token_ahead;
+            const KeyTile kt_now = kt;
+            if constexpr (Family::kFetchAhead) {
+                if (gathered && j + 1 < runs) {
+                    token_ahead = token_of(kt_ahead)(tid);
+                    kt = kt_ahead;
+                    if (j + 2 < runs) kt_ahead = tile_at(j + 2);
+                }
+            }
+            if (j >= kStages) common::mbarrier_wait(bar_empty(st), uint32_t((j / kStages - 1) & 1));
+            const uint32_t sk = sK + st * Lay::kKvBytes, sv = sV + st * Lay::kKvBytes;
+            int* positions = sPos + st * kPosStride;
+            using Rows = Swizzled128Layout<kBN>;
+            if (Family::kRuns && fam.keys_are_runs()) {
+                const RowRun run = none ? RowRun{0, 1, 0} : fam.key_run(kt_now);
+                load_kv_run<kBN, D, kLoad, Rows, Lay::kPositions>(sk, sv, positions, bases.k, bases.v, p.k_seq,
+                                                                   p.v_seq, run, tid);
+            } else if constexpr (Family::kFetchAhead) {
+                static_assert(Lay::kPositions, "fetched tokens live in the key positions");
+                store_tokens<kBN>(positions, token, tid);
+                common::named_barrier_sync(kProducerBarrier, kLoad);  // every row's token is stored
+                load_kv_fetched<kBN, D, kLoad, Rows>(sk, sv, positions, bases.k, bases.v, p.k_seq, p.v_seq, tid);
+            } else {
+                load_kv<kBN, D, kLoad, Rows, Lay::kPositions>(sk, sv, positions, bases.k, bases.v, p.k_seq, p.v_seq,
+                                                             token_of(kt_now), tid);
+            }
+            if (!gathered && j + 1 < runs) {
+                kt = kt_ahead;
+                if (j + 2 < runs) kt_ahead = tile_at(j + 2);
+            }
+            common::cp_async_mbarrier_arrive(bar_full(st));
+            common::mbarrier_arrive(bar_full(st));
         }
+        common::cp_async_commit();
+        common::cp_async_wait<0>();  // no copy outlives its thread
+        return;
+    }
+
+    // Consumer warpgroups: c owns query rows [64c, 64c + 64) of the tile.
+    common::setmaxnreg_inc<Lay::kConsumerRegs>();
+    const int c = wg - 1, warp = (tid - kLoad) / 32;
+    // Ping-pong: the two consumers take turns issuing their GEMMs, so one's softmax runs
+    // under the other's GEMMs. Consumer c waits on barrier kPingPongBarrier + c before
+    // issuing and then lets the other one go; consumer 1 lets consumer 0 start.
+    auto turn_wait = [&] {
+        if constexpr (Lay::kPingPong) common::named_barrier_sync(kPingPongBarrier + c, 2 * 128);
     };
+    auto turn_pass = [&] {
+        if constexpr (Lay::kPingPong) common::named_barrier_arrive(kPingPongBarrier + (1 - c), 2 * 128);
+    };
+    if (c == 1) turn_pass();
+
+    // Row state: each lane holds tile rows row0 and row0 + 8 of its warp's 16-row slice.
+    const int g = lane / 4, t = lane % 4;
+    const int row0 = c * 64 + (warp % 4) * 16 + g;
+    float o_acc[D / 2];
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) o_acc[i] = 0.f;
+    common::RowState rows[2] = {{-INFINITY, 0.f}, {-INFINITY, 0.f}};
+
     // A partial tile skips the mask when its fetched tokens show every key present and allowed
     // for every query of the tile (the family decides from the least and greatest token).
     auto needs_mask = [&](const KeyTile& kt, int j) {
@@ -194,40 +298,16 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         }
         return true;
     };
-    auto load_kv_tile = [&](const KeyTile& kt, int j) {
-        const int st = j % kStages;
-        const uint32_t sk = sK + st * Lay::kKvBytes, sv = sV + st * Lay::kKvBytes;
-        int* positions = sPos + st * kPosStride;
-        using Rows = Swizzled128Layout<kBN>;
-        if (Family::kRuns && fam.keys_are_runs()) {
-            const RowRun run = none ? RowRun{0, 1, 0} : fam.key_run(kt);
-            load_kv_run<kBN, D, kThreads, Rows, Lay::kPositions>(sk, sv, positions, k_base, v_base, p.k_seq, p.v_seq,
-                                                                  run, tid);
-        } else if constexpr (Family::kFetchAhead) {
-            load_kv_fetched<kBN, D, kThreads, Rows>(sk, sv, positions, k_base, v_base, p.k_seq, p.v_seq, tid);
-        } else {
-            load_kv<kBN, D, kThreads, Rows, Lay::kPositions>(sk, sv, positions, k_base, v_base, p.k_seq, p.v_seq,
-                                                            token_of(kt), tid);
-        }
+    auto wait_tile = [&](int j) {
+        common::mbarrier_wait(bar_full(j % kStages), uint32_t((j / kStages) & 1));
+        common::fence_proxy_async_smem();  // the copies, seen by the tensor cores
     };
-    // k_cur: tile j (its mask); k_load: tile j + 1 (copied at the top of step j).
-    KeyTile k_cur = tile_at(0);
-    if (Family::kRuns && fam.queries_are_runs())
-        load_rows_run<kBM, D, kThreads, Swizzled128Layout<kBM>>(sQ, q_base, p.q_seq, fam.query_run(), tid);
-    else
-        load_rows<kBM, D, kThreads, Swizzled128Layout<kBM>>(sQ, q_base, [&](int r) { return fam.q_offset(r); }, tid);
-    fetch(k_cur, 0);
-    if (gathered) __syncthreads();  // tile 0's tokens, before its copy
-    load_kv_tile(k_cur, 0);
-    common::cp_async_commit();
-    KeyTile k_load = k_cur;
-    if (runs > 1) {
-        k_load = tile_at(1);
-        fetch(k_load, 1);
-    }
+    auto release_tile = [&](int j) {
+        if (lane == 0) common::mbarrier_arrive(bar_empty(j % kStages));
+    };
 
     // Descriptors: Q (this warpgroup's 64 rows) and K read along the head dim; V across keys.
-    const uint64_t q_desc = common::sw128_desc(sQ + wg * 64 * 128, 16, 1024);
+    const uint64_t q_desc = common::sw128_desc(sQ + c * 64 * 128, 16, 1024);
     const uint64_t k_desc0 = common::sw128_desc(sK, 16, 1024);
     const uint64_t v_desc0 = common::sw128_desc(sV, kBN * 128, 1024);
     const float scale_log2 = p.scale_log2;
@@ -236,38 +316,32 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     uint32_t p_pack[kNT][2];  // P of the last softmaxed tile, the A operand of its P V
     float alpha[2];
 
+    // k_cur: tile j (its mask); k_next: tile j + 1, found while the GEMMs of step j run.
+    KeyTile k_cur = tile_at(0);
+    KeyTile k_next = runs > 1 ? tile_at(1) : k_cur;
+
     // Step 0: S, softmax, P.
-    common::cp_async_wait<0>();
-    common::fence_proxy_async_smem();
-    __syncthreads();
-    if (runs > 1) load_kv_tile(k_load, 1);
-    common::cp_async_commit();
+    common::mbarrier_wait(bar_q, 0);
+    wait_tile(0);
+    turn_wait();
     common::wgmma_fence();
     issue_qk<T, D, kBM, kBN>(s_acc, q_desc, k_desc0);
     common::wgmma_commit();
-    KeyTile k_after = k_load;  // tile j + 2, found while the GEMMs of step j run
-    if (runs > 2) {
-        k_after = tile_at(2);
-        fetch(k_after, 2);
-    }
+    if (!(c == 1 && runs == 1)) turn_pass();
     common::wgmma_wait<0>();
     common::fence_registers(s_acc);
     if (none || needs_mask(k_cur, 0)) mask_tile<kNT>(s_acc, fam, k_cur, sPos, none, row0, t);
     softmax_tile<kNT>(s_acc, rows, alpha, scale_log2);
     pack_p<T, kNT>(p_pack, s_acc);
-    k_cur = k_load;
-    k_load = k_after;
+    k_cur = k_next;
 
     // Step j: issue S of tile j, rescale O, issue P V of tile j-1; the softmax of tile j (the
     // exp2 work) runs while that P V is on the tensor cores. Every wgmma is waited for inside
     // its step, and no register of an in-flight wgmma is written in its shadow: P is re-packed
     // and O rescaled only after the wait.
     for (int step = 1; step < runs; ++step) {
-        common::cp_async_wait<0>();
-        common::fence_proxy_async_smem();
-        __syncthreads();  // tile `step` is visible to all; slot (step+1) % 3 (tile step-2) is free
-        if (step + 1 < runs) load_kv_tile(k_load, step + 1);
-        common::cp_async_commit();
+        wait_tile(step);
+        turn_wait();
         common::wgmma_fence();
         issue_qk<T, D, kBM, kBN>(s_acc, q_desc, common::desc_advance(k_desc0, (step % kStages) * Lay::kKvBytes));
         common::wgmma_commit();
@@ -275,20 +349,17 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         common::wgmma_fence();
         issue_pv<T, D, kBN>(o_acc, p_pack, common::desc_advance(v_desc0, ((step - 1) % kStages) * Lay::kKvBytes));
         common::wgmma_commit();
-        k_after = k_load;
-        if (step + 2 < runs) {
-            k_after = tile_at(step + 2);
-            fetch(k_after, step + 2);  // slot of tile step - 1, whose mask ran last step
-        }
+        if (!(c == 1 && step == runs - 1)) turn_pass();  // consumer 0 waits for no further turn
+        if (step + 1 < runs) k_next = tile_at(step + 1);
         common::wgmma_wait<1>();  // S of this tile is done
         common::fence_registers(s_acc);
         if (needs_mask(k_cur, step)) mask_tile<kNT>(s_acc, fam, k_cur, sPos + (step % kStages) * kPosStride, false, row0, t);
         softmax_tile<kNT>(s_acc, rows, alpha, scale_log2);
-        common::wgmma_wait<0>();  // P V of the previous tile is done
+        common::wgmma_wait<0>();  // P V of the previous tile is done: its slot is free
         common::fence_registers(o_acc);
+        release_tile(step - 1);
         pack_p<T, kNT>(p_pack, s_acc);
-        k_cur = k_load;
-        k_load = k_after;
+        k_cur = k_next;
     }
 
     // The last tile's P V.
@@ -298,7 +369,6 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     common::wgmma_commit();
     common::wgmma_wait<0>();
     common::fence_registers(o_acc);
-    common::cp_async_wait<0>();
 
     // Epilogue: finish the deferred row sums, normalize, write O and the LSE.
 #pragma unroll

@@ -89,14 +89,13 @@ struct KvRowSplit {
 };
 
 // Tokens of a key tile read ahead of its copy, one row per thread: thread r < kRows stores row
-// r's token in positions[r] (the tile's slot of the key positions in shared memory), where the
+// r's token t in positions[r] (the tile's slot of the key positions in shared memory), where the
 // copy and the mask read it; each warp also stores the least and greatest of its 32 tokens in
 // positions[kRows + 2w], positions[kRows + 2w + 1] (tile_token_bounds folds them).
-template <int kRows, typename Token>
-__device__ __forceinline__ void fetch_tokens(int* positions, Token token, int tid) {
+template <int kRows>
+__device__ __forceinline__ void store_tokens(int* positions, int t, int tid) {
     static_assert(kRows % 32 == 0, "whole warps fetch");
     if (tid < kRows) {
-        const int t = token(tid);
         positions[tid] = t;
         const int lo = __reduce_min_sync(0xffffffffu, t), hi = __reduce_max_sync(0xffffffffu, t);
         if (tid % 32 == 0) {
@@ -110,7 +109,7 @@ __device__ __forceinline__ void fetch_tokens(int* positions, Token token, int ti
 template <int kRows>
 constexpr int kTokenSlotInts = kRows + 2 * (kRows / 32);
 
-// The least and greatest token fetch_tokens stored for a tile.
+// The least and greatest token store_tokens stored for a tile.
 template <int kRows>
 __device__ __forceinline__ void tile_token_bounds(const int* positions, int& lo, int& hi) {
     lo = positions[kRows];
@@ -122,13 +121,13 @@ __device__ __forceinline__ void tile_token_bounds(const int* positions, int& lo,
     }
 }
 
-// load_kv from the tokens fetch_tokens stored: thread tid copies column chunk c of rows
+// load_kv from the tokens store_tokens stored: thread tid copies column chunk c of rows
 // r0 + i * kStep (KvRowSplit).
 template <int kRows, int kD, int kThreads, typename Layout, typename T>
 __device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, const int* positions, const T* k_base,
                                                 const T* v_base, int64_t k_stride, int64_t v_stride, int tid) {
     using S = KvRowSplit<kRows, kD, kThreads>;
-    static_assert(kThreads >= kRows, "fetch_tokens stores one row per thread");
+    static_assert(kThreads >= kRows, "store_tokens stores one row per thread");
     const int r0 = tid / S::kChunksPerRow, c = tid % S::kChunksPerRow;
 #pragma unroll
     for (int i = 0; i < S::kCount; ++i) {
