@@ -31,7 +31,7 @@
 namespace sa::cuda::fast {
 
 #ifndef SA_SM90_PINGPONG
-#define SA_SM90_PINGPONG 1  // consumers alternate their GEMM issue (0: each issues freely)
+#define SA_SM90_PINGPONG 0  // 1: consumers alternate their GEMM issue (bench/NOTES.md: slower here)
 #endif
 
 #ifndef SA_SM90_PRODUCER_REGS
@@ -62,7 +62,9 @@ struct Sm90Layout {
     static constexpr int kQBytes = kBlockM * D * 2, kKvBytes = kBlockN * D * 2;
     static constexpr bool kPositions = Select::template At<kBlockM, kBlockN>::kKeyPositions;
     static constexpr int kPositionStride = kTokenSlotInts<kBlockN>;  // ints per ring slot
-    static constexpr size_t kPositionBytes = kPositions ? sizeof(int) * kStages * kPositionStride : 0;
+    // Every ring slot holds its tile's key tokens: the producer computes one row's token per
+    // thread and the copy reads them (a row's 16 copying threads share it).
+    static constexpr size_t kPositionBytes = sizeof(int) * kStages * kPositionStride;
     // +1024: the swizzle pattern repeats every 1024 bytes and tiles start on that boundary.
     static constexpr size_t kSmemBytes = 1024 + size_t(kQBytes) + size_t(2 * kStages) * kKvBytes + kPositionBytes;
     static_assert(D % 64 == 0, "the swizzled layout holds 64-column blocks");
@@ -218,42 +220,34 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         else
             load_rows<kBM, D, kLoad, Swizzled128Layout<kBM>>(sQ, bases.q, [&](int r) { return fam.q_offset(r); }, tid);
         common::cp_async_mbarrier_arrive(bar_q);
-        // Gathered rows: this thread's token of tile j + 1 and the list entry of tile j + 2 are
-        // read while tile j is waited for and copied, so no copy waits on device memory.
+        // Tiles whose rows are not one run: thread r computes (or, gathered, reads) the token of
+        // row r of tile j + 1 and the list entry of tile j + 2 while tile j is waited for and
+        // copied, so no copy waits on device memory or recomputes a row's token.
+        const bool by_token = !(Family::kRuns && fam.keys_are_runs());
         KeyTile kt = tile_at(0);
         KeyTile kt_ahead = runs > 1 ? tile_at(1) : kt;
-        int token_ahead = gathered ? token_of(kt)(tid) : -1;
+        int token_ahead = by_token ? token_of(kt)(tid) : -1;
         for (int j = 0; j < runs; ++j) {
             const int st = j % kStages;
             const int token = token_ahead;
             const KeyTile kt_now = kt;
-            if constexpr (Family::kFetchAhead) {
-                if (gathered && j + 1 < runs) {
-                    token_ahead = token_of(kt_ahead)(tid);
-                    kt = kt_ahead;
-                    if (j + 2 < runs) kt_ahead = tile_at(j + 2);
-                }
+            if (j + 1 < runs) {
+                if (by_token) token_ahead = token_of(kt_ahead)(tid);
+                kt = kt_ahead;
+                if (j + 2 < runs) kt_ahead = tile_at(j + 2);
             }
             if (j >= kStages) common::mbarrier_wait(bar_empty(st), uint32_t((j / kStages - 1) & 1));
             const uint32_t sk = sK + st * Lay::kKvBytes, sv = sV + st * Lay::kKvBytes;
             int* positions = sPos + st * kPosStride;
             using Rows = Swizzled128Layout<kBN>;
-            if (Family::kRuns && fam.keys_are_runs()) {
+            if (!by_token) {
                 const RowRun run = none ? RowRun{0, 1, 0} : fam.key_run(kt_now);
                 load_kv_run<kBN, D, kLoad, Rows, Lay::kPositions>(sk, sv, positions, bases.k, bases.v, p.k_seq,
                                                                    p.v_seq, run, tid);
-            } else if constexpr (Family::kFetchAhead) {
-                static_assert(Lay::kPositions, "fetched tokens live in the key positions");
+            } else {
                 store_tokens<kBN>(positions, token, tid);
                 common::named_barrier_sync(kProducerBarrier, kLoad);  // every row's token is stored
                 load_kv_fetched<kBN, D, kLoad, Rows>(sk, sv, positions, bases.k, bases.v, p.k_seq, p.v_seq, tid);
-            } else {
-                load_kv<kBN, D, kLoad, Rows, Lay::kPositions>(sk, sv, positions, bases.k, bases.v, p.k_seq, p.v_seq,
-                                                             token_of(kt_now), tid);
-            }
-            if (!gathered && j + 1 < runs) {
-                kt = kt_ahead;
-                if (j + 2 < runs) kt_ahead = tile_at(j + 2);
             }
             common::cp_async_mbarrier_arrive(bar_full(st));
             common::mbarrier_arrive(bar_full(st));
@@ -303,6 +297,7 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         common::fence_proxy_async_smem();  // the copies, seen by the tensor cores
     };
     auto release_tile = [&](int j) {
+        __syncwarp();  // the warp's reads of the slot's key positions precede its arrival
         if (lane == 0) common::mbarrier_arrive(bar_empty(j % kStages));
     };
 
