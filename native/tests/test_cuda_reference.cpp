@@ -631,6 +631,160 @@ SA_TEST(cuda_pbs_plan_long_sequence_matches_cpu) {
                   "long pbs plan");
 }
 
+// Block scores under control: every query row is 4 * e0 and every key row of block j is
+// c_j * e0 (head dim 16, scale 1/4), so query block i scores block j with c_j exactly, on the
+// CPU and the GPU alike. Expected plans follow the rule in fp64: candidates by descending
+// probability, ties lower block first, the shortest prefix whose sum reaches tau. Rows whose
+// fp64 prefix sums come within 1e-5 of tau (where fp32 rounding may decide) are exempt, unless
+// the row's probabilities are powers of two (all partial sums exact in fp32).
+namespace {
+
+struct SelectionCase {
+    int64_t s;
+    int32_t block, segment;
+    float tau;
+    int32_t permute_keys;
+    std::vector<double> levels;  // c_j = levels[j % levels.size()]
+    const char* what;
+};
+
+void check_selection_case(const SelectionCase& c, const std::string& label) {
+    const int64_t d = 16, nb = (c.s + c.block - 1) / c.block, bps = c.segment / c.block;
+    HostTensor q = HostTensor::contiguous(SA_DTYPE_F16, {1, c.s, 1, d});
+    HostTensor k = HostTensor::contiguous(SA_DTYPE_F16, {1, c.s, 1, d});
+    std::vector<double> level(static_cast<size_t>(nb));
+    for (int64_t j = 0; j < nb; ++j) level[j] = c.levels[j % c.levels.size()];
+    for (int64_t t = 0; t < c.s; ++t) {
+        q.set({0, t, 0, 0}, 4.0);
+        k.set({0, t, 0, 0}, level[t / c.block]);
+    }
+    sa_pbs_options options;
+    sa_pbs_options_init(&options);
+    options.block = c.block;
+    options.segment = c.segment;
+    options.tau = c.tau;
+    options.scale = 0.25f;
+    options.permute_keys = c.permute_keys;
+    HostTensor cpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, c.s});
+    HostTensor cpu_num = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, nb});
+    HostTensor cpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, nb, nb});
+    REQUIRE_OK(sa_pbs_plan(q.d(), k.d(), &options, cpu_perm.d(), cpu_num.d(), cpu_idx.d()));
+    HostTensor gpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, c.s});
+    HostTensor gpu_num = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, nb});
+    HostTensor gpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, nb, nb});
+    for (HostTensor* t : {&gpu_perm, &gpu_num, &gpu_idx})
+        std::memset(t->storage.data(), 0x7f, t->storage.size());
+    DeviceTensor dq(q), dk(k), dperm(gpu_perm), dnum(gpu_num), didx(gpu_idx);
+    REQUIRE_OK(sa_pbs_plan(dq.d(), dk.d(), &options, dperm.d(), dnum.d(), didx.d()));
+    dperm.download(gpu_perm);
+    dnum.download(gpu_num);
+    didx.download(gpu_idx);
+    // Keys of a block are all alike, so every importance ties and the stable sort keeps the
+    // identity: the sink is block 0 and block j holds keys of level c_j.
+    for (int64_t t = 0; t < c.s; ++t) {
+        CHECK_EQ(gpu_perm.i32()[t], static_cast<int32_t>(t));
+        CHECK_EQ(cpu_perm.i32()[t], static_cast<int32_t>(t));
+    }
+    int64_t checked = 0, exempt = 0, partial = 0;
+    std::vector<int32_t> order;
+    std::vector<float> prob;
+    for (int64_t i = 0; i < nb; ++i) {
+        const int64_t own = (i * c.block) / c.segment, n = own * bps;
+        std::vector<uint8_t> keep(static_cast<size_t>(nb), 0);
+        bool near = false, uniform = true, dyadic = true;
+        if (n > 0) {
+            // fp32 probabilities as both planners form them; their prefix sums in fp64 (exact).
+            double top = -INFINITY;
+            for (int64_t j = 0; j < n; ++j) top = std::max(top, level[j]);
+            prob.assign(static_cast<size_t>(n), 0.0f);
+            float sum = 0.0f;
+            for (int64_t j = 0; j < n; ++j) {
+                prob[j] = std::exp(static_cast<float>(level[j] - top));
+                sum += prob[j];
+            }
+            for (int64_t j = 0; j < n; ++j) {
+                prob[j] /= sum;
+                int exponent = 0;
+                dyadic = dyadic && std::frexp(prob[j], &exponent) == 0.5f;
+                uniform = uniform && level[j] == level[0];
+            }
+            order.resize(static_cast<size_t>(n));
+            std::iota(order.begin(), order.end(), 0);
+            std::stable_sort(order.begin(), order.end(),
+                             [&](int32_t x, int32_t y) { return prob[x] > prob[y]; });
+            double cumulative = 0;
+            int64_t kept = 0;
+            for (int64_t e = 0; e < n; ++e) {
+                keep[order[e]] = 1;
+                ++kept;
+                cumulative += prob[order[e]];
+                near = near || std::fabs(cumulative - c.tau) < 1e-5;
+                if (c.tau < 1.0f && cumulative >= c.tau) break;
+            }
+            if (kept < n) ++partial;
+        }
+        keep[0] = 1;
+        const bool own_full = c.permute_keys && (own + 1) * c.segment <= c.s;
+        const int64_t own_last = own_full ? (own + 1) * bps - 1 : i;
+        for (int64_t j = own * bps; j <= own_last; ++j) keep[j] = 1;
+        // Equal scores give bitwise-known probabilities, and the GPU sums prefixes exactly;
+        // the CPU's fp32 running sum is exact only for powers of two.
+        const bool check_gpu = !near || uniform, check_cpu = !near || dyadic;
+        if (!check_gpu) {
+            ++exempt;
+            continue;
+        }
+        ++checked;
+        std::vector<int32_t> expected;
+        for (int64_t j = 0; j < nb; ++j)
+            if (keep[j]) expected.push_back(static_cast<int32_t>(j));
+        const auto expected_count = static_cast<int32_t>(expected.size());
+        expected.resize(static_cast<size_t>(nb), -1);
+        const int64_t row = i;
+        if (gpu_num.i32()[row] != expected_count ||
+            !std::equal(expected.begin(), expected.end(), gpu_idx.i32() + row * nb))
+            report_failure(__FILE__, __LINE__,
+                           label + ": GPU list of query block " + std::to_string(i) + " (" +
+                               std::to_string(n) + " candidates, count " +
+                               std::to_string(gpu_num.i32()[row]) + ", expected " +
+                               std::to_string(expected_count) + ") is not the expected one");
+        if (check_cpu && (cpu_num.i32()[row] != expected_count ||
+                          !std::equal(expected.begin(), expected.end(), cpu_idx.i32() + row * nb)))
+            report_failure(__FILE__, __LINE__,
+                           label + ": CPU list of query block " + std::to_string(i) +
+                               " is not the expected one");
+    }
+    std::printf("%s: %lld rows checked, %lld exempt, %lld keep a strict prefix\n", label.c_str(),
+                static_cast<long long>(checked), static_cast<long long>(exempt),
+                static_cast<long long>(partial));
+    CHECK(exempt * 20 <= checked);
+    CHECK(partial * 2 >= nb);  // most rows stop short of keeping every candidate
+}
+
+}  // namespace
+
+SA_TEST(cuda_pbs_selection_ties_and_exact_tau) {
+    SA_REQUIRE_CUDA_DEVICE();
+    const std::vector<SelectionCase> cases = {
+        // All scores equal: tau 0.5 is reached exactly after half of a power-of-two count,
+        // and the lowest blocks must be the ones kept. Candidates 1, 2, ..., 39 (one block per
+        // segment), permuted and not.
+        {64 * 40, 64, 64, 0.5f, 0, {1.0}, "uniform, tau on a partial sum"},
+        {64 * 40, 64, 64, 0.5f, 1, {1.0}, "uniform, permuted keys"},
+        {64 * 40, 64, 64, 0.75f, 0, {1.0}, "uniform, tau 0.75"},
+        // Two or three score levels, each shared by many blocks: the order inside a level is
+        // the block index. Candidates in steps of 3 (not powers of two).
+        {64 * 60 + 17, 64, 192, 0.6f, 0, {0.0, 1.0, 0.5, 1.0, 0.0}, "three levels"},
+        {64 * 60, 64, 192, 0.9f, 1, {1.0, 0.0, 0.0}, "two levels, permuted keys"},
+        // Up to 1099 candidates: past the 1024 a warp holds in registers.
+        {64 * 1100, 64, 64, 0.9f, 0, {0.0, 0.5, 1.0, 0.5, 1.0, 1.0, 0.0}, "1100 blocks"},
+        {64 * 1100, 64, 64, 0.5f, 0, {1.0}, "1100 blocks, uniform"},
+    };
+    int index = 0;
+    for (const SelectionCase& c : cases)
+        check_selection_case(c, "selection case " + std::to_string(index++) + " (" + c.what + ")");
+}
+
 SA_TEST(cuda_pbs_plan_rejects_large_segment) {
     SA_REQUIRE_CUDA_DEVICE();
     const int64_t s = 9000, d = 32;

@@ -2,11 +2,13 @@
 // last `block` query rows, a stable descending sort of keys within each full segment, block
 // means, a block-score softmax over earlier segments, the shortest prefix reaching tau, plus the
 // sink block and the own-segment blocks (all of a full segment; up to the diagonal in the tail).
-// Importance scores use tensor cores (bf16/fp16 products, fp32 accumulation); every other sum
-// is fp32. All work is queued on the call's stream: no host round-trip, no sync.
+// Importance scores use tensor cores (bf16/fp16 products, fp32 accumulation); the selection's
+// prefix sums are exact (fp64 over probabilities rounded to multiples of 2^-52); every other
+// sum is fp32. All work is queued on the call's stream: no host round-trip, no sync.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <climits>
 #include <string>
 
@@ -61,18 +63,6 @@ __device__ __forceinline__ const T* k_row(const PlanParams& p, int64_t b, int64_
     const int64_t kv_head = h / (p.heads_q / p.heads_kv);
     return static_cast<const T*>(p.k) + b * p.k_strides.batch + s * p.k_strides.seq +
            kv_head * p.k_strides.head;
-}
-
-__device__ float block_max(float x, float* shared) {
-    for (int offset = 16; offset > 0; offset >>= 1)
-        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, offset));
-    const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
-    __syncthreads();
-    if (lane == 0) shared[warp] = x;
-    __syncthreads();
-    float result = -INFINITY;
-    for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) result = fmaxf(result, shared[w]);
-    return result;
 }
 
 // ---- Key importance on tensor cores ----------------------------------------------------------
@@ -480,127 +470,215 @@ __global__ void __launch_bounds__(kThreads) block_scores_kernel(const PlanParams
     }
 }
 
-// Exclusive prefix sum of x over the block's threads in thread order (a shuffle scan in each
-// warp, then the warp totals in order); total gets the sum over all threads. Every thread calls
-// it; `warp_total` holds blockDim.x / 32 floats.
-__device__ float block_exclusive_scan(float x, float* warp_total, float& total) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+// ---- Block selection ------------------------------------------------------------------------
+// One warp per query block. Lane l holds candidates j = 32 s + l (s < kSelectSlots) in
+// registers; candidates from 32 * kSelectSlots on live in the warp's shared memory. Instead of
+// sorting, the warp bisects on the float bits of the probabilities (monotone for values >= 0)
+// for the smallest value v whose "sum of probabilities >= v" still reaches tau; the kept set
+// is every candidate above v plus the fewest candidates equal to v, lowest index first, that
+// bring the sum to tau. That is the sorted order's shortest prefix (ties: lower index first).
+constexpr int kSelectWarps = 4;   // query blocks (warps) per block of the selection kernel
+constexpr int kSelectSlots = 32;  // candidates per lane in registers: 1024 per query block
+constexpr int kSelectInRegisters = 32 * kSelectSlots;
+
+// p rounded to a multiple of 2^-52 (no change for p >= 2^-29): sums of such values below 2 are
+// exact in fp64, so every prefix sum is exact and independent of the order of the additions.
+__device__ __forceinline__ double exact_unit(float p) {
+    return rint(static_cast<double>(p) * 0x1p52) * 0x1p-52;
+}
+
+// xor-butterfly reductions: every lane ends with the same value (each step adds a pair in
+// either order, and addition is commutative).
+__device__ __forceinline__ float warp_sum(float x) {
 #pragma unroll
-    for (int offset = 1; offset < 32; offset <<= 1) {
-        const float y = __shfl_up_sync(0xffffffffu, x, offset);
-        if (lane >= offset) x += y;
-    }
-    __syncthreads();  // warp_total is free
-    if (lane == 31) warp_total[warp] = x;
-    __syncthreads();
-    float base = 0.f;
-    total = 0.f;
-    for (int w = 0; w < warps; ++w) {
-        if (w < warp) base += warp_total[w];
-        total += warp_total[w];
-    }
-    const float before = __shfl_up_sync(0xffffffffu, x, 1);
-    return lane == 0 ? base : base + before;
+    for (int offset = 16; offset > 0; offset >>= 1) x += __shfl_xor_sync(0xffffffffu, x, offset);
+    return x;
+}
+__device__ __forceinline__ double warp_sum(double x) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) x += __shfl_xor_sync(0xffffffffu, x, offset);
+    return x;
+}
+__device__ __forceinline__ float warp_max(float x) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1)
+        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, offset));
+    return x;
+}
+__device__ __forceinline__ uint32_t warp_min(uint32_t x) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) x = min(x, __shfl_xor_sync(0xffffffffu, x, offset));
+    return x;
+}
+__device__ __forceinline__ uint32_t warp_max(uint32_t x) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) x = max(x, __shfl_xor_sync(0xffffffffu, x, offset));
+    return x;
 }
 
-// Shared bytes of the selection kernel for `candidates` earlier-segment blocks.
-size_t select_smem_bytes(int64_t candidates, int64_t num_blocks) {
-    const size_t size = static_cast<size_t>(next_power_of_two(candidates));
-    return size * (sizeof(float) + sizeof(int32_t)) + static_cast<size_t>(num_blocks) +
-           2 * sizeof(float) * (kThreads / 32);
+// Candidates past kSelectInRegisters that one warp keeps in shared memory, for the largest
+// candidate count of the plan; each spilled candidate takes a float and a double.
+int64_t select_spill(int64_t most_candidates) {
+    return most_candidates > kSelectInRegisters ? most_candidates - kSelectInRegisters : 0;
 }
 
-// Block selection for one (query block, head, batch).
-__global__ void __launch_bounds__(kThreads) select_blocks_kernel(const PlanParams p) {
-    extern __shared__ unsigned char shared_bytes[];
-    const int64_t i = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+// Block selection for rows_per_block query blocks of one (head, batch), one warp each.
+__global__ void __launch_bounds__(kSelectWarps * 32, 3)
+    select_blocks_kernel(const PlanParams p, int32_t rows_per_block, int32_t spill) {
+    extern __shared__ __align__(16) unsigned char shared_bytes[];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * rows_per_block + warp;
+    const int64_t h = blockIdx.y, b = blockIdx.z, bh = b * p.heads_q + h;
+    if (i >= p.num_blocks) return;  // warp-uniform; the kernel has no block-wide barrier
+    double* spill_unit = reinterpret_cast<double*>(shared_bytes) + static_cast<int64_t>(warp) * spill;
+    float* spill_prob = reinterpret_cast<float*>(reinterpret_cast<double*>(shared_bytes) +
+                                                 static_cast<int64_t>(rows_per_block) * spill) +
+                        static_cast<int64_t>(warp) * spill;
+    const int64_t nb = p.num_blocks;
     const int64_t blocks_per_segment = p.segment / p.block;
     const int64_t own_segment = (i * p.block) / p.segment;
-    const int64_t candidates = own_segment * blocks_per_segment;
-    const int32_t size = next_power_of_two(candidates);
-    float* score = reinterpret_cast<float*>(shared_bytes);
-    int32_t* index = reinterpret_cast<int32_t*>(score + size);
-    float* partial = reinterpret_cast<float*>(index + size);
-    unsigned char* keep = reinterpret_cast<unsigned char*>(partial + kThreads / 32);
-    __shared__ float normalizer;
-    __shared__ float warp_total[kThreads / 32];
-    __shared__ int32_t keep_count, list_count;
+    const int32_t n = static_cast<int32_t>(own_segment * blocks_per_segment);  // candidates
+    const float* row_score = p.block_score + (bh * nb + i) * nb;
 
-    for (int64_t j = threadIdx.x; j < p.num_blocks; j += blockDim.x) keep[j] = 0;
-    const int64_t bh = b * p.heads_q + h;
-    const float* block_score = p.block_score + (bh * p.num_blocks + i) * p.num_blocks;
-    for (int32_t e = threadIdx.x; e < size; e += blockDim.x) {
-        if (e < candidates) {
-            score[e] = block_score[e];
-            index[e] = e;
-        } else {
-            score[e] = -INFINITY;
-            index[e] = INT_MAX;
-        }
+    // Softmax over the candidates; lanes past n hold -1 (below every threshold) and weight 0.
+    float prob[kSelectSlots];
+    double unit[kSelectSlots];
+    float top = -INFINITY;
+#pragma unroll
+    for (int s = 0; s < kSelectSlots; ++s) {
+        const int32_t j = s * 32 + lane;
+        prob[s] = j < n ? row_score[j] : -INFINITY;
+        unit[s] = 0.0;
+        top = fmaxf(top, prob[s]);
     }
-    float local_max = -INFINITY;
-    for (int32_t e = threadIdx.x; e < candidates; e += blockDim.x)
-        local_max = fmaxf(local_max, score[e]);
-    const float top = block_max(local_max, partial);
-    // Sums run over contiguous chunks, one per thread, folded in chunk order.
-    const int32_t per = static_cast<int32_t>((candidates + kThreads - 1) / kThreads);
-    const int32_t lo = min(static_cast<int32_t>(candidates), static_cast<int32_t>(threadIdx.x) * per);
-    const int32_t hi = min(static_cast<int32_t>(candidates), lo + per);
+    for (int32_t j = kSelectInRegisters + lane; j < n; j += 32) {
+        const float x = row_score[j];
+        spill_prob[j - kSelectInRegisters] = x;
+        top = fmaxf(top, x);
+    }
+    top = warp_max(top);
     float local = 0.f;
-    for (int32_t e = lo; e < hi; ++e) local += expf(score[e] - top);
-    if (threadIdx.x == 0) keep_count = static_cast<int32_t>(candidates);
-    float total = 0.f;
-    block_exclusive_scan(local, warp_total, total);
-    if (threadIdx.x == 0) normalizer = total;
-    __syncthreads();
-    for (int32_t e = threadIdx.x; e < candidates; e += blockDim.x)
-        score[e] = expf(score[e] - top) / normalizer;
-    bitonic_sort(score, index, size);
-
-    // The shortest prefix reaching tau (tau >= 1 keeps every candidate): each thread scans its
-    // chunk from the sum of the chunks before it.
-    if (p.tau < 1.f) {
-        local = 0.f;
-        for (int32_t e = lo; e < hi; ++e) local += score[e];
-        float cumulative = block_exclusive_scan(local, warp_total, total);
-        for (int32_t e = lo; e < hi; ++e) {
-            cumulative += score[e];
-            if (cumulative >= p.tau) {
-                atomicMin(&keep_count, e + 1);
-                break;
-            }
-        }
-        __syncthreads();
+#pragma unroll
+    for (int s = 0; s < kSelectSlots; ++s) {
+        if (s * 32 >= n) break;  // warp-uniform
+        prob[s] = s * 32 + lane < n ? expf(prob[s] - top) : 0.f;
+        local += prob[s];
     }
-    // Kept candidates (earlier segments) and the own segment's blocks are distinct blocks; the
-    // sink block, which may be either, is marked after them.
-    for (int32_t e = threadIdx.x; e < keep_count; e += blockDim.x) keep[index[e]] = 1;
+    for (int32_t j = kSelectInRegisters + lane; j < n; j += 32) {
+        const float e = expf(spill_prob[j - kSelectInRegisters] - top);
+        spill_prob[j - kSelectInRegisters] = e;
+        local += e;
+    }
+    const float normalizer = warp_sum(local);
+    double weight = 0.0;
+    uint32_t key_min = UINT_MAX, key_max = 0;
+#pragma unroll
+    for (int s = 0; s < kSelectSlots; ++s) {
+        if (s * 32 >= n) break;  // warp-uniform
+        const bool valid = s * 32 + lane < n;
+        prob[s] = valid ? prob[s] / normalizer : -1.f;
+        unit[s] = valid ? exact_unit(prob[s]) : 0.0;
+        weight += unit[s];
+        if (valid) {
+            key_min = min(key_min, __float_as_uint(prob[s]));
+            key_max = max(key_max, __float_as_uint(prob[s]));
+        }
+    }
+    for (int32_t j = kSelectInRegisters + lane; j < n; j += 32) {
+        const float x = spill_prob[j - kSelectInRegisters] / normalizer;
+        spill_prob[j - kSelectInRegisters] = x;
+        spill_unit[j - kSelectInRegisters] = exact_unit(x);
+        weight += exact_unit(x);
+        key_min = min(key_min, __float_as_uint(x));
+        key_max = max(key_max, __float_as_uint(x));
+    }
+
+    // The threshold: keep every candidate whose bits exceed `cut` and the first `ties`
+    // candidates (by index) whose bits equal it; keep_all when no prefix short of all reaches
+    // tau (tau >= 1, or the probabilities sum to less than tau).
+    bool keep_all = !(p.tau < 1.f) || n == 0;
+    uint32_t cut = 0;
+    int32_t ties = 0;
+    if (!keep_all) {
+        // A tau at or below 0 keeps the first candidate, as does any tau up to its probability.
+        const double target = fmax(static_cast<double>(p.tau), 0x1p-52);
+        const double total = warp_sum(weight);
+        if (total < target) {
+            keep_all = true;
+        } else {
+            // sum(key_lo) >= target > sum(key_hi) = above, with sum(t) the sum of the
+            // probabilities whose bits are >= t; each step halves [key_lo, key_hi).
+            uint32_t key_lo = warp_min(key_min), key_hi = warp_max(key_max) + 1u;
+            double above = 0.0;
+            while (key_hi - key_lo > 1u) {
+                const uint32_t mid = key_lo + (key_hi - key_lo) / 2u;
+                const float threshold = __uint_as_float(mid);
+                double acc[2] = {0.0, 0.0};
+#pragma unroll
+                for (int s = 0; s < kSelectSlots; ++s) {
+                    if (s * 32 >= n) break;  // warp-uniform
+                    if (prob[s] >= threshold) acc[s % 2] += unit[s];
+                }
+                for (int32_t j = kSelectInRegisters + lane; j < n; j += 32)
+                    if (spill_prob[j - kSelectInRegisters] >= threshold)
+                        acc[0] += spill_unit[j - kSelectInRegisters];
+                const double sum = warp_sum(acc[0] + acc[1]);
+                if (sum >= target) {
+                    key_lo = mid;
+                } else {
+                    key_hi = mid;
+                    above = sum;
+                }
+            }
+            // key_lo is a candidate's value (sum() only changes at candidates' values); the
+            // sums below are exact, so the fewest ties reaching the target are found exactly.
+            cut = key_lo;
+            const double value = exact_unit(__uint_as_float(cut));
+            ties = value > 0.0 ? max(1, static_cast<int32_t>(min(ceil((target - above) / value),
+                                                                 static_cast<double>(n))))
+                               : n;
+            while (ties > 1 && above + static_cast<double>(ties - 1) * value >= target) --ties;
+            while (ties < n && above + static_cast<double>(ties) * value < target) ++ties;
+        }
+    }
+
+    // Ascending list, 32 blocks at a time: kept candidates, the own segment's blocks, the sink.
+    // Kept candidates (earlier segments) and own-segment blocks are distinct blocks.
     // A permuted full segment may hold keys the query sees in any of its blocks; in
     // unpermuted keys, blocks past the diagonal hold only later keys.
     const bool own_is_full = p.permute_keys && (own_segment + 1) * p.segment <= p.seqlen;
     const int64_t own_last = own_is_full ? (own_segment + 1) * blocks_per_segment - 1 : i;
-    for (int64_t j = own_segment * blocks_per_segment + threadIdx.x; j <= own_last; j += blockDim.x) keep[j] = 1;
-    __syncthreads();
-    if (threadIdx.x == 0) keep[p.sink_block[bh]] = 1;
-    __syncthreads();
-    int32_t* list = p.kv_indices + (bh * p.num_blocks + i) * p.num_blocks;
-    if (threadIdx.x < 32) {  // ascending compaction, 32 blocks at a time
-        const int lane = threadIdx.x;
-        int32_t count = 0;
-        for (int64_t j0 = 0; j0 < p.num_blocks; j0 += 32) {
-            const int64_t j = j0 + lane;
-            const bool kept = j < p.num_blocks && keep[j] != 0;
-            const unsigned ballot = __ballot_sync(0xffffffffu, kept);
-            if (kept) list[count + __popc(ballot & ((1u << lane) - 1u))] = static_cast<int32_t>(j);
-            count += __popc(ballot);
-        }
-        if (lane == 0) {
-            list_count = count;
-            p.kv_num_blocks[bh * p.num_blocks + i] = count;
-        }
+    const int64_t sink = p.sink_block[bh];
+    int32_t* list = p.kv_indices + (bh * nb + i) * nb;
+    const unsigned lower_lanes = (1u << lane) - 1u;
+    int32_t count = 0, ties_before = 0;
+    auto emit = [&](int64_t j, float value) {
+        const bool candidate = j < n;
+        const uint32_t key = __float_as_uint(value);
+        const bool tie = candidate && !keep_all && key == cut;
+        const unsigned tie_ballot = __ballot_sync(0xffffffffu, tie);
+        const bool chosen =
+            candidate && (keep_all || key > cut ||
+                          (tie && ties_before + __popc(tie_ballot & lower_lanes) < ties));
+        ties_before += __popc(tie_ballot);
+        const bool kept = j < nb && (chosen || (j >= n && j <= own_last) || j == sink);
+        const unsigned ballot = __ballot_sync(0xffffffffu, kept);
+        if (kept) list[count + __popc(ballot & lower_lanes)] = static_cast<int32_t>(j);
+        count += __popc(ballot);
+    };
+    int64_t j0 = 0;
+#pragma unroll
+    for (int s = 0; s < kSelectSlots; ++s) {
+        if (j0 >= n) break;  // warp-uniform
+        emit(j0 + lane, prob[s]);
+        j0 += 32;
     }
-    __syncthreads();
-    for (int64_t j = list_count + threadIdx.x; j < p.num_blocks; j += blockDim.x) list[j] = -1;
+    for (; j0 < nb; j0 += 32) {
+        const int64_t j = j0 + lane;
+        emit(j, j < n ? spill_prob[j - kSelectInRegisters] : -1.f);
+    }
+    for (int64_t j = count + lane; j < nb; j += 32) list[j] = -1;
+    if (lane == 0) p.kv_num_blocks[bh * nb + i] = count;
 }
 
 // One segment or less: identity permutation and every causal block, as dense causal attention.
@@ -717,18 +795,24 @@ void plan_typed(PlanParams params, const PbsProblem& problem) {
                           kThreads, 0, stream>>>(params);
     check_kernel_launch("PBS block scores kernel");
     const int64_t most_candidates = params.full_keys / params.block;
-    const size_t select_bytes = select_smem_bytes(most_candidates, params.num_blocks);
-    if (select_bytes > 48 * 1024) {
+    const int64_t spill = select_spill(most_candidates);
+    const size_t spill_bytes = static_cast<size_t>(spill) * (sizeof(double) + sizeof(float));
+    int64_t rows_per_block = kSelectWarps;
+    if (spill > 0) {
         const size_t limit = enable_large_smem(reinterpret_cast<const void*>(&select_blocks_kernel),
                                                problem.device_id);
-        if (select_bytes > limit)
+        if (spill_bytes > limit)
             throw_invalid("pbs_plan: seqlen " + std::to_string(params.seqlen) + " with block " +
                           std::to_string(params.block) + " gives " +
                           std::to_string(params.num_blocks) +
                           " blocks, more than the CUDA planner handles on this device");
+        rows_per_block = std::min<int64_t>(kSelectWarps, static_cast<int64_t>(limit / spill_bytes));
     }
-    select_blocks_kernel<<<dim3(static_cast<unsigned>(params.num_blocks), heads, batch), kThreads,
-                           select_bytes, stream>>>(params);
+    select_blocks_kernel<<<dim3(static_cast<unsigned>(ceil_div(params.num_blocks, rows_per_block)),
+                                heads, batch),
+                           static_cast<unsigned>(32 * rows_per_block),
+                           spill_bytes * static_cast<size_t>(rows_per_block), stream>>>(
+        params, static_cast<int32_t>(rows_per_block), static_cast<int32_t>(spill));
     check_kernel_launch("PBS block selection kernel");
 }
 
