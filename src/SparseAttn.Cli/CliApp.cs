@@ -198,6 +198,13 @@ public static class CliApp
     }
 
     /// <summary>Pairs (query, key) of dense attention, bottom-right causal when asked.</summary>
+    /// <summary>Pairs of top-left causal attention: query i sees keys 0..min(i, S_k - 1).</summary>
+    internal static long DensePairsTopLeft(long seqQ, long seqK)
+    {
+        var square = Math.Min(seqQ, seqK);
+        return checked((long)((Int128)square * (square + 1) / 2 + (Int128)Math.Max(0, seqQ - seqK) * seqK));
+    }
+
     internal static long DensePairs(long seqQ, long seqK, bool causal)
     {
         if (!causal)

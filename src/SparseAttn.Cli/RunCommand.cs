@@ -20,6 +20,8 @@ internal sealed record RunSettings
     public int? KvHeads { get; init; }
     public int HeadDim { get; init; } = 64;
     public bool Causal { get; init; }
+    public CausalAlignment CausalAlignment { get; init; }
+    public bool ComparePermutation { get; init; }
     public float Scale { get; init; }
     public string? Grid { get; init; }
     public string? Kernel { get; init; }
@@ -61,6 +63,54 @@ internal sealed record RunReport(string Operation, string Device, DataType DataT
 
     /// <summary>True when the sparse call took longer than the dense baseline.</summary>
     public bool SlowerThanBaseline => SpeedupOverBaseline is < 1.0;
+
+    /// <summary>pbs: the plan's output against dense causal attention on the same inputs; null when not compared.</summary>
+    public PbsAccuracy? Accuracy { get; init; }
+
+    /// <summary>pbs with --compare-permutation: the same planner with the key permutation off.</summary>
+    public PbsAccuracy? AccuracyWithoutPermutation { get; init; }
+}
+
+/// <summary>
+/// How close a PBS output is to dense causal attention: the listed blocks against the causal
+/// baseline, the attention mass the listed keys cover per query row (exp(lse_pbs - lse_dense)),
+/// the relative L1 error and cosine similarity of the whole output.
+/// </summary>
+internal sealed record PbsAccuracy(double CausalDensity, double MassMean, double MassMin, double RowsBelow90Percent,
+    double RelativeL1, double Cosine, double? PlanMilliseconds = null, double? RunMilliseconds = null)
+{
+    /// <summary>The metrics of <paramref name="sparse"/> against <paramref name="dense"/> (same layout) and their LSEs.</summary>
+    public static PbsAccuracy Measure(ReadOnlySpan<float> sparse, ReadOnlySpan<float> dense, ReadOnlySpan<float> lseSparse,
+        ReadOnlySpan<float> lseDense, double causalDensity)
+    {
+        double diff = 0, norm = 0, dot = 0, ss = 0, dd = 0;
+        for (var i = 0; i < sparse.Length; i++)
+        {
+            double a = sparse[i], b = dense[i];
+            diff += Math.Abs(a - b);
+            norm += Math.Abs(b);
+            dot += a * b;
+            ss += a * a;
+            dd += b * b;
+        }
+        double massSum = 0, massMin = double.PositiveInfinity;
+        long rows = 0, below = 0;
+        for (var r = 0; r < lseDense.Length; r++)
+        {
+            if (float.IsNegativeInfinity(lseDense[r]))
+            {
+                continue;  // a row with no key: nothing to cover
+            }
+            var mass = float.IsNegativeInfinity(lseSparse[r]) ? 0 : Math.Min(1.0, Math.Exp((double)lseSparse[r] - lseDense[r]));
+            massSum += mass;
+            massMin = Math.Min(massMin, mass);
+            rows++;
+            below += mass < 0.9 ? 1 : 0;
+        }
+        return new PbsAccuracy(causalDensity, rows == 0 ? 1 : massSum / rows, rows == 0 ? 1 : massMin,
+            rows == 0 ? 0 : (double)below / rows, norm == 0 ? (diff == 0 ? 0 : double.PositiveInfinity) : diff / norm,
+            ss == 0 || dd == 0 ? (ss == dd ? 1 : 0) : dot / Math.Sqrt(ss * dd));
+    }
 }
 
 /// <summary><c>sparseattn run</c>: one operation on random or .npy inputs, checked against a reference and timed.</summary>
@@ -82,7 +132,16 @@ internal static class RunCommand
         var heads = new Option<int>("--heads") { Description = "Query heads H_q.", DefaultValueFactory = _ => 8 };
         var kvHeads = new Option<int?>("--kv-heads") { Description = "Key/value heads H_kv (GQA; default H_q)." };
         var headDim = new Option<int>("--head-dim", "-d") { Description = "Head dim D.", DefaultValueFactory = _ => 64 };
-        var causal = new Option<bool>("--causal") { Description = "Causal (bottom-right) for dense and block-sparse." };
+        var causal = new Option<bool>("--causal") { Description = "Causal for dense and block-sparse (aligned by --causal-alignment)." };
+        var alignment = new Option<string>("--causal-alignment")
+        {
+            Description = "Where the causal diagonal sits when S_q != S_k: bottom-right (FlashAttention) or top-left (torch SDPA is_causal).",
+            DefaultValueFactory = _ => "bottom-right",
+        }.AcceptOnlyFromAmong("bottom-right", "top-left");
+        var comparePermutation = new Option<bool>("--compare-permutation")
+        {
+            Description = "pbs: also plan and run with the key permutation off and report both against dense causal.",
+        };
         var scale = new Option<float>("--scale") { Description = "Softmax scale (0: 1/sqrt(D))." };
         var grid = new Option<string?>("--grid") { Description = "neighborhood: token grid, e.g. 64x64; sets S to its token count (default: S as 1-D)." };
         var kernel = new Option<string?>("--kernel") { Description = "neighborhood: window per dimension, e.g. 7x7." };
@@ -111,7 +170,7 @@ internal static class RunCommand
 
         var command = new Command("run", "Run one operation on random (seeded) or .npy inputs, check it against a reference and time it.")
         {
-            operation, device, dtype, batch, seq, seqK, heads, kvHeads, headDim, causal, scale, grid, kernel, dilation, stride,
+            operation, device, dtype, batch, seq, seqK, heads, kvHeads, headDim, causal, alignment, comparePermutation, scale, grid, kernel, dilation, stride,
             causalDims, block, pattern, density, window, segment, tau, seed, qFile, kFile, vFile, reps, warmup, checkRows,
             noCheck, output, threads, noCompare, json,
         };
@@ -137,6 +196,8 @@ internal static class RunCommand
                 KvHeads = parse.GetValue(kvHeads),
                 HeadDim = parse.GetValue(headDim),
                 Causal = parse.GetValue(causal),
+                CausalAlignment = parse.GetValue(alignment) == "top-left" ? SparseAttn.CausalAlignment.TopLeft : SparseAttn.CausalAlignment.BottomRight,
+                ComparePermutation = parse.GetValue(comparePermutation),
                 Scale = parse.GetValue(scale),
                 Grid = parse.GetValue(grid),
                 Kernel = parse.GetValue(kernel),
@@ -229,6 +290,14 @@ internal static class RunCommand
         {
             throw new UsageException("--reps must be at least 1 and --warmup, --check-rows and --threads not negative.");
         }
+        if (s.ComparePermutation && s.Operation != "pbs")
+        {
+            throw new UsageException("--compare-permutation applies to pbs runs only.");
+        }
+        if (s.ComparePermutation && s.NoCompare)
+        {
+            throw new UsageException("--compare-permutation compares against dense causal attention; drop --no-compare.");
+        }
         if (s.Causal && s.Operation == "neighborhood")
         {
             throw new UsageException(
@@ -277,6 +346,20 @@ internal static class RunCommand
                 : $"SLOWER than {r.Baseline}: {1 / speedup:F2}x its time ({r.BaselineMedianMilliseconds:F3} ms)";
             Row("against dense", verdictText);
         }
+        void Accuracy(string label, PbsAccuracy? a)
+        {
+            if (a is null)
+            {
+                return;
+            }
+            var timing = a.PlanMilliseconds is { } planMs && a.RunMilliseconds is { } runMs
+                ? $"; plan {planMs:F3} ms + run {runMs:F3} ms"
+                : string.Empty;
+            Row(label, $"blocks {a.CausalDensity:P1} of causal; attention mass mean {a.MassMean:P2}, min {a.MassMin:P2}, " +
+                       $"rows below 90% {a.RowsBelow90Percent:P2}; relative L1 {a.RelativeL1:E2}, cosine {a.Cosine:F5}{timing}");
+        }
+        Accuracy("against dense causal", r.Accuracy);
+        Accuracy("key permutation off", r.AccuracyWithoutPermutation);
         var verdict = r.MaxError is null ? "[grey]skipped[/]" : r.Passed ? "[green]passed[/]" : "[red]FAILED[/]";
         var detail = r.MaxError is { } error
             ? $": max error {error:E2} (tolerance {r.Tolerance:E1}) against {r.CheckedAgainst}"
@@ -410,6 +493,9 @@ internal static class RunCommand
 
         private bool Causal => s.Operation == "pbs" || (s.Causal && s.Operation is "dense" or "block-sparse");
 
+        /// <summary>A causal dense or block-sparse run whose diagonal is top-left and differs from bottom-right.</summary>
+        private bool TopLeft => Causal && s.Operation != "pbs" && s.CausalAlignment == CausalAlignment.TopLeft && x.SeqQ != x.SeqK;
+
         /// <summary>The dense call a sparse run is compared with: causal when the run's mask is causal throughout.</summary>
         private bool BaselineCausal => Causal || (s.Operation == "neighborhood" && neighborhood!.Causal.ToArray().All(c => c));
 
@@ -418,6 +504,7 @@ internal static class RunCommand
         private AttentionOptions BaselineOptions => new()
         {
             Causal = BaselineCausal,
+            CausalAlignment = s.CausalAlignment,
             Scale = s.Scale == 0 ? null : s.Scale,
             NumThreads = s.Threads,
         };
@@ -425,6 +512,7 @@ internal static class RunCommand
         private AttentionOptions Options(KernelChoice kernel) => new()
         {
             Causal = Causal,
+            CausalAlignment = s.CausalAlignment,
             Scale = s.Scale == 0 ? null : s.Scale,
             NumThreads = s.Threads,
             Kernel = kernel,
@@ -474,7 +562,88 @@ internal static class RunCommand
             {
                 Baseline = baseline is null ? null : BaselineCausal ? "dense, causal" : "dense",
                 BaselineMedianMilliseconds = baseline?.Median,
+                Accuracy = s.Operation == "pbs" && Compare ? MeasureAccuracy(plan!) : null,
+                AccuracyWithoutPermutation = s.ComparePermutation ? PlanWithoutPermutation() : null,
             };
+        }
+
+        /// <summary>Plans with the key permutation off, times plan and run, and measures the result.</summary>
+        private PbsAccuracy PlanWithoutPermutation()
+        {
+            var options = new PbsOptions
+            {
+                Block = s.Block, Segment = s.Segment, Tau = s.Tau, Scale = s.Scale == 0 ? null : s.Scale, PermuteKeys = false,
+            };
+            var watch = Stopwatch.StartNew();
+            PbsPlan identity;
+            if (s.Device == DeviceKind.Cpu)
+            {
+                identity = PermutedBlockSparse.Plan(Read(q, qShape), Read(k, kShape), options);
+            }
+            else
+            {
+                using var dq = CudaTensor<T>.FromHost(q, qShape, s.DeviceIndex);
+                using var dk = CudaTensor<T>.FromHost(k, kShape, s.DeviceIndex);
+                watch.Restart();
+                identity = PermutedBlockSparse.Plan(dq, dk, options);
+            }
+            var planMs = watch.Elapsed.TotalMilliseconds;
+            var output = new T[q.Length];
+            double runMs;
+            if (s.Device == DeviceKind.Cpu)
+            {
+                runMs = Time(() => PermutedBlockSparse.Run(Read(q, qShape), Read(k, kShape), Read(v, kShape),
+                    new TensorSpan<T>(output, qShape, default), identity, Options(KernelChoice.Auto)), synchronize: null).Median;
+            }
+            else
+            {
+                using var dq = CudaTensor<T>.FromHost(q, qShape, s.DeviceIndex);
+                using var dk = CudaTensor<T>.FromHost(k, kShape, s.DeviceIndex);
+                using var dv = CudaTensor<T>.FromHost(v, kShape, s.DeviceIndex);
+                using var dout = CudaTensor<T>.Allocate(s.DeviceIndex, qShape);
+                using var deviceMask = identity.Mask.ToDevice(s.DeviceIndex);
+                using var permutation = CudaTensor<int>.FromHost(identity.KeyPermutation,
+                    [identity.Batch, identity.Heads, identity.SequenceLength], s.DeviceIndex);
+                runMs = Time(() => Attention.BlockSparse(dq, dk, dv, dout, deviceMask, Options(KernelChoice.Auto), permutation),
+                    () => SparseAttnLibrary.SynchronizeDevice(s.DeviceIndex)).Median;
+            }
+            return MeasureAccuracy(identity) with { PlanMilliseconds = planMs, RunMilliseconds = runMs };
+        }
+
+        /// <summary>Runs <paramref name="p"/> and dense causal attention with their LSEs and compares them.</summary>
+        private PbsAccuracy MeasureAccuracy(PbsPlan p)
+        {
+            nint[] lseShape = [x.Batch, x.Heads, x.SeqQ];
+            var lseCount = x.Batch * x.Heads * x.SeqQ;
+            var sparse = new T[q.Length];
+            var dense = new T[q.Length];
+            var lseSparse = new float[lseCount];
+            var lseDense = new float[lseCount];
+            if (s.Device == DeviceKind.Cpu)
+            {
+                PermutedBlockSparse.Run(Read(q, qShape), Read(k, kShape), Read(v, kShape), new TensorSpan<T>(sparse, qShape, default),
+                    new TensorSpan<float>(lseSparse, lseShape, default), p, Options(KernelChoice.Auto));
+                Attention.Dense(Read(q, qShape), Read(k, kShape), Read(v, kShape), new TensorSpan<T>(dense, qShape, default),
+                    new TensorSpan<float>(lseDense, lseShape, default), BaselineOptions);
+            }
+            else
+            {
+                var device = s.DeviceIndex;
+                using var dq = CudaTensor<T>.FromHost(q, qShape, device);
+                using var dk = CudaTensor<T>.FromHost(k, kShape, device);
+                using var dv = CudaTensor<T>.FromHost(v, kShape, device);
+                using var dout = CudaTensor<T>.Allocate(device, qShape);
+                using var dlse = CudaTensor<float>.Allocate(device, lseShape);
+                PermutedBlockSparse.Run(dq, dk, dv, dout, dlse, p, Options(KernelChoice.Auto));
+                dout.CopyTo(sparse);
+                dlse.CopyTo(lseSparse);
+                Attention.Dense(dq, dk, dv, dout, dlse, BaselineOptions);
+                SparseAttnLibrary.SynchronizeDevice(device);
+                dout.CopyTo(dense);
+                dlse.CopyTo(lseDense);
+            }
+            return PbsAccuracy.Measure(sparse.Select(ToFloat).ToArray(), dense.Select(ToFloat).ToArray(), lseSparse, lseDense,
+                p.CausalDensity);
         }
 
         private string OperationName() => s.Operation switch
@@ -545,7 +714,7 @@ internal static class RunCommand
                     planMilliseconds = watch.Elapsed.TotalMilliseconds;
                     break;
                 default:
-                    if (s.Causal && x.SeqQ > x.SeqK)
+                    if (s.Causal && x.SeqQ > x.SeqK && !TopLeft)
                     {
                         console.MarkupLine("[yellow]note:[/] causal with S_q > S_k leaves the first S_q - S_k queries without keys (output 0).");
                     }
@@ -691,9 +860,22 @@ internal static class RunCommand
             switch (s.Operation)
             {
                 case "dense":
-                    return perHeadGroups * CliApp.DensePairs(x.SeqQ, x.SeqK, s.Causal);
+                    return perHeadGroups * (TopLeft ? CliApp.DensePairsTopLeft(x.SeqQ, x.SeqK) : CliApp.DensePairs(x.SeqQ, x.SeqK, s.Causal));
                 case "neighborhood":
                     return perHeadGroups * neighborhood!.PairCount;
+                case "block-sparse" when TopLeft:
+                    long listed = 0;  // the mask's count is bottom-right; count the top-left pairs row by row
+                    for (var b = 0; b < mask!.Batch; b++)
+                    {
+                        for (var h = 0; h < mask.Heads; h++)
+                        {
+                            for (var row = 0; row < x.SeqQ; row++)
+                            {
+                                listed += AllowedKeys(b, h, row).Count;
+                            }
+                        }
+                    }
+                    return listed * (perHeadGroups / ((long)mask.Batch * mask.Heads));
                 case "block-sparse":
                     return mask!.PairCount(x.SeqQ, x.SeqK, s.Causal) * (perHeadGroups / ((long)mask.Batch * mask.Heads));
                 default:
@@ -719,7 +901,7 @@ internal static class RunCommand
         private List<int> AllowedKeys(int b, int h, int row)
         {
             var keys = new List<int>();
-            var offset = x.SeqK - x.SeqQ;
+            var offset = TopLeft ? 0 : x.SeqK - x.SeqQ;
             switch (s.Operation)
             {
                 case "dense":

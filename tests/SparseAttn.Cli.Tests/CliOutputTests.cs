@@ -174,4 +174,80 @@ public class CliOutputTests
         Assert.That(row.Length, Is.GreaterThan(80), "the row must stay on one line");
         Assert.That(row, Does.Contain("predicted"));
     }
+
+    [Test]
+    public void PbsAccuracyMetricsOfKnownOutputs()
+    {
+        float[] dense = [1, -2, 3, 0.5f];
+        var same = PbsAccuracy.Measure(dense, dense, [0f, 1f], [0f, 1f], 0.4);
+        Assert.That(same.RelativeL1, Is.EqualTo(0));
+        Assert.That(same.Cosine, Is.EqualTo(1).Within(1e-12));
+        Assert.That(same.MassMean, Is.EqualTo(1).Within(1e-12));
+        Assert.That(same.CausalDensity, Is.EqualTo(0.4));
+        // Row 0 keeps half its mass, row 1 all of it, row 2 has no key in dense attention (not counted).
+        float[] sparse = [1, -2, 3, 1.5f];
+        var half = PbsAccuracy.Measure(sparse, dense, [(float)Math.Log(0.5), 2f, float.NegativeInfinity],
+            [0f, 2f, float.NegativeInfinity], 0.4);
+        Assert.That(half.MassMean, Is.EqualTo(0.75).Within(1e-6));
+        Assert.That(half.MassMin, Is.EqualTo(0.5).Within(1e-6));
+        Assert.That(half.RowsBelow90Percent, Is.EqualTo(0.5));
+        Assert.That(half.RelativeL1, Is.EqualTo(1 / 6.5).Within(1e-9));
+        var dot = 1 + 4 + 9 + 0.75;
+        Assert.That(half.Cosine, Is.EqualTo(dot / Math.Sqrt((1 + 4 + 9 + 2.25) * (1 + 4 + 9 + 0.25))).Within(1e-9));
+    }
+
+    [Test]
+    public void PbsRunReportsAccuracyWithAndWithoutThePermutation()
+    {
+        // tau 1 keeps every earlier block: the plan covers all of causal attention, so its output is dense causal's.
+        var (code, output) = Run("run", "pbs", "--seq", "512", "--heads", "2", "--head-dim", "32", "--block", "64",
+            "--segment", "128", "--tau", "1", "--reps", "1", "--compare-permutation", "--json");
+        Assert.That(code, Is.EqualTo(ExitCodes.Ok), output);
+        using var doc = JsonDocument.Parse(output);
+        foreach (var name in new[] { "accuracy", "accuracyWithoutPermutation" })
+        {
+            var a = doc.RootElement.GetProperty(name);
+            Assert.That(a.GetProperty("causalDensity").GetDouble(), Is.EqualTo(1).Within(1e-9), name);
+            Assert.That(a.GetProperty("massMean").GetDouble(), Is.GreaterThan(0.99999), name);
+            Assert.That(a.GetProperty("relativeL1").GetDouble(), Is.LessThan(1e-4), name);
+            Assert.That(a.GetProperty("cosine").GetDouble(), Is.GreaterThan(0.99999), name);
+        }
+        var off = doc.RootElement.GetProperty("accuracyWithoutPermutation");
+        Assert.That(off.GetProperty("planMilliseconds").GetDouble(), Is.GreaterThan(0));
+        Assert.That(off.GetProperty("runMilliseconds").GetDouble(), Is.GreaterThan(0));
+
+        // A low tau drops blocks: less than all of causal, and the mass it reports is below one.
+        (code, output) = Run("run", "pbs", "--seq", "512", "--heads", "2", "--head-dim", "32", "--block", "64",
+            "--segment", "128", "--tau", "0.3", "--reps", "1");
+        Assert.That(code, Is.EqualTo(ExitCodes.Ok), output);
+        Assert.That(output, Does.Contain("against dense causal").And.Contain("attention mass mean"));
+        Assert.That(output, Does.Not.Contain("key permutation off"));
+    }
+
+    [Test]
+    public void ComparePermutationNeedsAPbsRun()
+    {
+        var (code, output) = Run("run", "dense", "--seq", "64", "--compare-permutation", "--reps", "1");
+        Assert.That(code, Is.EqualTo(ExitCodes.BadArguments), output);
+        Assert.That(output, Does.Contain("--compare-permutation applies to pbs"));
+    }
+
+    [Test]
+    public void TopLeftCausalRunsAreCheckedAgainstTheTopLeftMask()
+    {
+        // S_q 64 < S_k 160: top-left query i sees keys 0..i (bottom-right would see 0..i + 96).
+        var (code, output) = Run("run", "dense", "--seq", "64", "--seq-k", "160", "--causal", "--causal-alignment", "top-left",
+            "--heads", "2", "--head-dim", "16", "--reps", "1", "--json");
+        Assert.That(code, Is.EqualTo(ExitCodes.Ok), output);
+        using var doc = JsonDocument.Parse(output);
+        Assert.That(doc.RootElement.GetProperty("allowedPairs").GetInt64(), Is.EqualTo(2L * 64 * 65 / 2));
+        Assert.That(doc.RootElement.GetProperty("passed").GetBoolean(), Is.True);
+        (code, output) = Run("run", "block-sparse", "--seq", "64", "--seq-k", "160", "--pattern", "causal", "--block", "64",
+            "--causal", "--causal-alignment", "top-left", "--heads", "2", "--head-dim", "16", "--reps", "1", "--json");
+        Assert.That(code, Is.EqualTo(ExitCodes.Ok), output);
+        using var sparse = JsonDocument.Parse(output);
+        Assert.That(sparse.RootElement.GetProperty("allowedPairs").GetInt64(), Is.EqualTo(2L * 64 * 65 / 2));
+        Assert.That(sparse.RootElement.GetProperty("passed").GetBoolean(), Is.True);
+        Assert.That(CliApp.DensePairsTopLeft(5, 3), Is.EqualTo(3 * 4 / 2 + 2 * 3));
+    }
 }
