@@ -13,11 +13,15 @@ try
         case "report":
             SweepPlots.Render(results, Path.Combine(root, "bench", "plots"), options.GetValueOrDefault("sweep")?[0]);
             BlockSparsePlot.Render(results, Path.Combine(root, "bench", "plots"));
+            NeighborhoodPlot.Render(results, Path.Combine(root, "bench", "plots"));
+            DenseKernelsPlot.Render(results, Path.Combine(root, "bench", "plots"));
             BenchTable.WriteIntoReadme(results, Path.Combine(root, "README.md"));
             return 0;
         case "plots":
             SweepPlots.Render(results, Path.Combine(root, "bench", "plots"), options.GetValueOrDefault("sweep")?[0]);
             BlockSparsePlot.Render(results, Path.Combine(root, "bench", "plots"));
+            NeighborhoodPlot.Render(results, Path.Combine(root, "bench", "plots"));
+            DenseKernelsPlot.Render(results, Path.Combine(root, "bench", "plots"));
             return 0;
         case "table":
             Console.WriteLine(BenchTable.Build(results));
