@@ -72,6 +72,9 @@ internal sealed record SweepResult
     public int? Block { get; init; }
     /// <summary>Median time of one forward call, milliseconds.</summary>
     public required double Ms { get; init; }
+    /// <summary>Optional: the fastest and the slowest repetition, milliseconds (error bars where present).</summary>
+    public double? MsMin { get; init; }
+    public double? MsMax { get; init; }
     /// <summary>Effective TFLOP/s: 4·B·H·D·(allowed pairs) / median time.</summary>
     public required double Tflops { get; init; }
     /// <summary>Result check in the same run, when the producer made one.</summary>
