@@ -22,9 +22,15 @@ internal sealed record DenseBenchRow(string Dtype, int Batch, int Heads, int Hea
         using var doc = JsonDocument.Parse(json);
         var root = doc.RootElement;
         var rows = new List<DenseBenchRow>();
-        foreach (var r in root.GetProperty("results").EnumerateArray())
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("results", out var results) ||
+            results.ValueKind != JsonValueKind.Array)
         {
-            int Int(string name) => r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : 0;
+            throw new InvalidDataException("bench JSON without a results array");
+        }
+        foreach (var r in results.EnumerateArray())
+        {
+            int Int(string name) => r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) ? i : 0;
+            string? Str(string name) => r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
             var ms = SparseBenchRow.Field(r, "ms");
             var tflops = SparseBenchRow.Field(r, "tflops");
             if (ms is null || tflops is null)
@@ -33,12 +39,12 @@ internal sealed record DenseBenchRow(string Dtype, int Batch, int Heads, int Hea
             }
             var sq = SparseBenchRow.Field(r, "seqlen_q") ?? 0;
             var sk = SparseBenchRow.Field(r, "seqlen_k") ?? sq;
-            rows.Add(new DenseBenchRow(r.TryGetProperty("dtype", out var d) ? d.GetString() ?? "bf16" : "bf16", Int("batch"), Int("heads"),
+            rows.Add(new DenseBenchRow(Str("dtype") ?? "bf16", Int("batch"), Int("heads"),
                 Int("heads_kv") is var hkv and > 0 ? hkv : Int("heads"), (long)sq, (long)sk, Int("dim"), Int("causal") != 0,
                 ms.Value, SparseBenchRow.Field(r, "ms_min"), SparseBenchRow.Field(r, "ms_max"), tflops.Value));
         }
-        var kernel = root.TryGetProperty("kernel", out var k) ? k.GetString() ?? "auto" : "auto";
-        var device = root.TryGetProperty("device", out var dv) ? dv.GetString() ?? "" : "";
+        var kernel = root.TryGetProperty("kernel", out var k) && k.ValueKind == JsonValueKind.String ? k.GetString()! : "auto";
+        var device = root.TryGetProperty("device", out var dv) && dv.ValueKind == JsonValueKind.String ? dv.GetString()! : "";
         return (kernel, device, rows);
     }
 }

@@ -72,13 +72,18 @@ internal sealed record SparseBenchRow(string Name, double Ms, double? MsMin, dou
     {
         using var doc = JsonDocument.Parse(json);
         var rows = new List<SparseBenchRow>();
-        if (!doc.RootElement.TryGetProperty("results", out var results) || results.ValueKind != JsonValueKind.Array)
+        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("results", out var results) ||
+            results.ValueKind != JsonValueKind.Array)
         {
             throw new InvalidDataException("bench JSON without a results array");
         }
         foreach (var row in results.EnumerateArray())
         {
-            var name = row.TryGetProperty("name", out var n) ? n.GetString() : null;
+            if (row.ValueKind != JsonValueKind.Object)
+            {
+                continue;
+            }
+            var name = row.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;
             var ms = Field(row, "ms");
             if (name is null || ms is not > 0)
             {

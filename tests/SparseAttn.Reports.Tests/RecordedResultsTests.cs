@@ -191,6 +191,15 @@ public class RecordedResultsTests
     }
 
     [Test]
+    public void UnreadableBenchJsonIsReportedAsInvalidData()
+    {
+        Assert.Throws<InvalidDataException>(() => SparseBenchRow.Parse("""{"device": "x"}"""));
+        Assert.Throws<InvalidDataException>(() => DenseBenchRow.Parse("[]"));
+        // Rows of another form are left out rather than failing the file.
+        Assert.That(SparseBenchRow.Parse("""{"results": [1, {"name": 3, "ms": 1}, {"name": "a", "ms": "1"}]}"""), Is.Empty);
+    }
+
+    [Test]
     public void NeighborhoodPlotIsWrittenFromARunWithItsAnchors()
     {
         var dir = Directory.CreateTempSubdirectory("sparseattn-reports-").FullName;
