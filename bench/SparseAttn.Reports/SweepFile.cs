@@ -45,11 +45,27 @@ internal sealed record SweepFile
         return file with { Path = path };
     }
 
-    /// <summary>Every sweep file under a folder, newest name last (names start with the date).</summary>
+    /// <summary>
+    /// Every sweep file under a folder, newest name last (names start with the date). A file that is not valid
+    /// JSON is left out with a message: it may be another tool's output, and the other files still count.
+    /// </summary>
     public static List<SweepFile> LoadAll(string folder) =>
         Directory.Exists(folder)
-            ? Directory.GetFiles(folder, "*.json").Order(StringComparer.Ordinal).Select(TryLoad).OfType<SweepFile>().ToList()
+            ? Directory.GetFiles(folder, "*.json").Order(StringComparer.Ordinal).Select(TryLoadOrSkip).OfType<SweepFile>().ToList()
             : [];
+
+    private static SweepFile? TryLoadOrSkip(string path)
+    {
+        try
+        {
+            return TryLoad(path);
+        }
+        catch (JsonException e)
+        {
+            Console.WriteLine($"  {System.IO.Path.GetFileName(path)}: not valid JSON, ignored ({e.Message})");
+            return null;
+        }
+    }
 }
 
 /// <summary>One measured case of a sweep.</summary>
@@ -72,6 +88,9 @@ internal sealed record SweepResult
     public int? Block { get; init; }
     /// <summary>Median time of one forward call, milliseconds.</summary>
     public required double Ms { get; init; }
+    /// <summary>Optional: the fastest and the slowest repetition, milliseconds (error bars where present).</summary>
+    public double? MsMin { get; init; }
+    public double? MsMax { get; init; }
     /// <summary>Effective TFLOP/s: 4·B·H·D·(allowed pairs) / median time.</summary>
     public required double Tflops { get; init; }
     /// <summary>Result check in the same run, when the producer made one.</summary>

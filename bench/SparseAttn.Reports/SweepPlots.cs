@@ -2,7 +2,11 @@ using ScottPlot;
 
 namespace SparseAttn.Reports;
 
-/// <summary>PNG plots of the newest sweep: TFLOP/s against sequence length, speedup against density.</summary>
+/// <summary>
+/// PNG plots of the newest sweep: TFLOP/s against sequence length, speedup against density. Where a result
+/// records <c>ms_min</c> / <c>ms_max</c>, the TFLOP/s plots show them as error bars (none of the recorded sweeps
+/// does so far).
+/// </summary>
 internal static class SweepPlots
 {
     private const int Width = 900, Height = 560;
@@ -52,10 +56,14 @@ internal static class SweepPlots
             line.LegendText = Impls.Label(group.Key);
             line.LineWidth = 2;
             line.MarkerSize = 7;
+            // TFLOP/s scales with 1 / time: the fastest repetition is the upper end of the bar.
+            Spread.AddVertical(plot, points.Select(r => Math.Log2(r.SeqlenQ)).ToArray(), points.Select(r => r.Tflops).ToArray(),
+                points.Select(r => r.MsMax is > 0 ? r.Tflops * r.Ms / r.MsMax : (double?)null).ToArray(),
+                points.Select(r => r.MsMin is > 0 ? r.Tflops * r.Ms / r.MsMin : (double?)null).ToArray(), line.Color);
         }
         var lengths = cases.Select(r => r.SeqlenQ).Distinct().Order().ToArray();
         plot.Axes.Bottom.SetTicks(lengths.Select(s => Math.Log2(s)).ToArray(), lengths.Select(FormatLength).ToArray());
-        plot.Axes.SetLimitsY(0, cases.Max(r => r.Tflops) * 1.15);
+        plot.Axes.SetLimitsY(0, cases.Max(r => r.MsMin is > 0 ? r.Tflops * r.Ms / r.MsMin.Value : r.Tflops) * 1.15);
         var first = cases[0];
         plot.Title($"Dense forward{(causal ? ", causal" : "")}: {first.Dtype} D{first.Dim} H{first.Heads}, {sweep.Device}");
         plot.XLabel("sequence length (batch x length fixed where the sweep says so)");

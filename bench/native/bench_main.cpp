@@ -31,7 +31,7 @@ struct Shape {
 
 struct Result {
     Shape shape;
-    double ms = 0, ms_min = 0, tflops = 0, gbps = 0, floor_ratio = 0;
+    double ms = 0, ms_min = 0, ms_max = 0, tflops = 0, gbps = 0, floor_ratio = 0;
     double max_abs = 0, rel_l2 = 0, lse_max_abs = 0;
     bool written_all = false, ok = false;
 };
@@ -229,6 +229,7 @@ Result run_shape(Shape s, double copy_gbps, uint64_t seed) {
     std::sort(times.begin(), times.end());
     r.ms = times[times.size() / 2];
     r.ms_min = times.front();
+    r.ms_max = times.back();
     r.tflops = flops / (r.ms * 1e-3) / 1e12;
     const double bytes = double(2 * q_elems + 2 * kv_elems) * esz;
     r.gbps = bytes / (r.ms * 1e-3) / 1e9;
@@ -373,11 +374,11 @@ int main(int argc, char** argv) {
             std::fprintf(f,
                          "  {\"name\": \"%s\", \"dtype\": \"%s\", \"batch\": %lld, \"heads\": %lld, \"heads_kv\": %lld, "
                          "\"seqlen_q\": %lld, \"seqlen_k\": %lld, \"dim\": %lld, \"causal\": %d, \"splits\": %d, "
-                         "\"ms\": %.5f, \"ms_min\": %.5f, \"tflops\": %.2f, \"gbps\": %.1f, \"floor_ratio\": %.3f, "
+                         "\"ms\": %.5f, \"ms_min\": %.5f, \"ms_max\": %.5f, \"tflops\": %.2f, \"gbps\": %.1f, \"floor_ratio\": %.3f, "
                          "\"max_abs\": %.3e, \"rel_l2\": %.3e, \"lse_max_abs\": %.3e, \"ok\": %s}%s\n",
                          shape_name(s).c_str(), s.bf16 ? "bf16" : "fp16", (long long)s.batch, (long long)s.heads,
                          (long long)s.heads_kv, (long long)s.seqlen_q, (long long)s.seqlen_k, (long long)s.dim,
-                         s.causal, s.splits, r.ms, r.ms_min, r.tflops, r.gbps, r.floor_ratio, r.max_abs, r.rel_l2,
+                         s.causal, s.splits, r.ms, r.ms_min, r.ms_max, r.tflops, r.gbps, r.floor_ratio, r.max_abs, r.rel_l2,
                          r.lse_max_abs, r.ok ? "true" : "false", i + 1 < results.size() ? "," : "");
         }
         std::fprintf(f, "]}\n");

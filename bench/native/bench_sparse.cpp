@@ -74,8 +74,11 @@ sa_tensor ints(void* data, std::vector<int64_t> shape, std::vector<int64_t> stri
     return t;
 }
 
-// Median of `reps` timed calls (CUDA events around each), after warm-up.
-double time_ms(const std::function<void()>& call, int reps) {
+// Median, fastest and slowest of `reps` timed calls (CUDA events around each), after warm-up.
+struct Timing {
+    double median = 0, min = 0, max = 0;
+};
+Timing time_reps(const std::function<void()>& call, int reps) {
     for (int i = 0; i < 2; ++i) call();
     cudaEvent_t e0, e1;
     cudaEventCreate(&e0);
@@ -93,8 +96,9 @@ double time_ms(const std::function<void()>& call, int reps) {
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
     std::sort(times.begin(), times.end());
-    return times[times.size() / 2];
+    return Timing{times[times.size() / 2], times.front(), times.back()};
 }
+double time_ms(const std::function<void()>& call, int reps) { return time_reps(call, reps).median; }
 int reps_for(double flops) { return std::clamp(int(5e13 / std::max(flops, 1.0)), 3, 50); }
 
 // Relative L2 error and max |diff| of two bf16 buffers with the same strided layout.
@@ -127,6 +131,7 @@ Check compare(const void* got, const void* want, int64_t s, int64_t h_used, int6
 struct Row {
     std::string name;
     double ms = 0, tflops = 0, dense_ms = 0, speedup = 0;
+    double ms_min = 0, ms_max = 0;  // fastest and slowest repetition; 0 where ms is not one timed call (PBS)
     double est_tile = 0, est_pred = 0, est_pairs = 0, est_masked = 0;
     double extra = 0;  // block-sparse: time / (density x dense time); PBS: planner share
     Check check;
@@ -223,8 +228,11 @@ void run_na(const NaCase& c, double& dense_cache_ms, int64_t& dense_cache_s) {
     int64_t pairs = 0;
     sa_check(sa_neighborhood_pair_count(&params, &pairs), "pair count");
     const double flops = 4.0 * double(h * d) * double(pairs);
-    r.ms = time_ms([&] { sa_check(sa_neighborhood_forward(&tq, &tk, &tv, &to, nullptr, &params, &opt), "na"); },
-                   reps_for(flops));
+    const Timing t = time_reps([&] { sa_check(sa_neighborhood_forward(&tq, &tk, &tv, &to, nullptr, &params, &opt), "na"); },
+                               reps_for(flops));
+    r.ms = t.median;
+    r.ms_min = t.min;
+    r.ms_max = t.max;
     r.tflops = flops / (r.ms * 1e-3) / 1e12;
     if (dense_cache_s != s * h) {
         dense_cache_ms = buf.dense_ms(false);
@@ -337,8 +345,11 @@ void run_bs(int64_t s, int64_t h, double density, KeyPerm mode, double& dense_ms
     sa_tensor tq = bshd(buf.q, s, h, d, h), tk = bshd(buf.k, s, h, d, h), tv = bshd(buf.v, s, h, d, h);
     sa_tensor to = bshd(buf.out, s, h, d, h);
     const double flops = 4.0 * double(d) * double(listed) * double(block * block);
-    r.ms = time_ms([&] { sa_check(sa_block_sparse_forward(&tq, &tk, &tv, &to, nullptr, &p, &opt), "bs"); },
-                   reps_for(flops));
+    const Timing t = time_reps([&] { sa_check(sa_block_sparse_forward(&tq, &tk, &tv, &to, nullptr, &p, &opt), "bs"); },
+                               reps_for(flops));
+    r.ms = t.median;
+    r.ms_min = t.min;
+    r.ms_max = t.max;
     r.tflops = flops / (r.ms * 1e-3) / 1e12;
     if (dense_ms <= 0) dense_ms = buf.dense_ms(false);
     r.dense_ms = dense_ms;
@@ -543,6 +554,7 @@ int main(int argc, char** argv) {
                          "\"ratio\": %.4f, \"rel_l2\": %.3e, \"checked\": %s",
                          r.name.c_str(), r.ms, r.tflops, r.dense_ms, r.speedup, r.est_pairs, r.est_tile, r.est_pred,
                          r.est_masked, r.extra, r.check.rel_l2, r.checked ? "true" : "false");
+            if (r.ms_min > 0) std::fprintf(f, ", \"ms_min\": %.4f, \"ms_max\": %.4f", r.ms_min, r.ms_max);
             if (r.has_metrics)
                 std::fprintf(f,
                              ", \"plan_ms\": %.4f, \"run_ms\": %.4f, \"density\": %.5f, \"mass_mean\": %.5f, "
