@@ -87,9 +87,9 @@ struct TileScratch {
 
 // Unnormalized partial result of one share of a query tile's key tiles.
 struct PartialTile {
-    float* o;  // [kMaxTileRows][d_pad]
-    float* m;  // [kMaxTileRows] running max, log2 units
-    float* l;  // [kMaxTileRows] sum of exponentials relative to m
+    float* o;  // [rows, padded to kLanes][d_pad]
+    float* m;  // [rows] running max, log2 units
+    float* l;  // [rows] sum of exponentials relative to m
 };
 
 inline void prefetch_line(const void* p) {
@@ -275,15 +275,21 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
             prefetch_row(p.v, p.v_strides, next_pos[j]);
         }
 
-        if (few_queries) {
-            query_dots(w.st.data(), ld, w.q_rows.data(), rows, RowPointerB{w.k_rows.data()}, n, dp);
-        } else {
-            // Unmasked tiles take the softmax's maxima in the GEMM (masked scores could raise
-            // them far above the allowed ones).
-            if (!masked) std::fill(w.tile_max.begin(), w.tile_max.begin() + rows_pad, neg_inf);
-            tile_gemm<false>(w.st.data(), ld, nullptr, StridedA{w.k.data(), dp},
-                             StridedB{w.qt.data(), ld}, n, rows_pad, D, masked ? nullptr : w.tile_max.data());
+        if (few_queries) {  // scores, softmax and P V fused, a chunk of keys at a time
+            const uint8_t* mask = masked ? w.mask.data() : nullptr;
+            if (rows == 1)
+                few_query_tile<1>(o_acc, w.m.data(), w.l.data(), w.q_rows.data(), w.k_rows.data(),
+                                  w.v_rows.data(), n, dp, mask, ld);
+            else
+                few_query_tile<2>(o_acc, w.m.data(), w.l.data(), w.q_rows.data(), w.k_rows.data(),
+                                  w.v_rows.data(), n, dp, mask, ld);
+            continue;
         }
+        // Unmasked tiles take the softmax's maxima in the GEMM (masked scores could raise
+        // them far above the allowed ones).
+        if (!masked) std::fill(w.tile_max.begin(), w.tile_max.begin() + rows_pad, neg_inf);
+        tile_gemm<false>(w.st.data(), ld, nullptr, StridedA{w.k.data(), dp},
+                         StridedB{w.qt.data(), ld}, n, rows_pad, D, masked ? nullptr : w.tile_max.data());
         if (masked) {
             for (int32_t j = 0; j < n; ++j) {
                 float* srow = w.st.data() + j * ld;
@@ -291,14 +297,10 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
                 for (int32_t r = 0; r < rows; ++r) srow[r] = mrow[r] ? srow[r] : neg_inf;
             }
         }
-        online_softmax_step(w, rows_pad, n, few_queries || masked ? nullptr : w.tile_max.data());
+        online_softmax_step(w, rows_pad, n, masked ? nullptr : w.tile_max.data());
         // O = O * alpha + P V, the rescale fused into the accumulator load.
-        if (rows_in_place)
-            tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},
-                            RowPointerB{w.v_rows.data()}, rows, dp, n);
-        else
-            tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},
-                            StridedB{w.v.data(), dp}, rows, dp, n);
+        tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},
+                        StridedB{w.v.data(), dp}, rows, dp, n);
     }
 
     if (part) {
@@ -358,13 +360,15 @@ void run_attention(const AttentionProblem& p, const Schedule& sched) {
             });
             return;
         }
+        // A query tile has at most seqlen_q rows; o holds them padded to whole vectors.
         const int64_t dp = round_up(p.head_dim, kLanes);
-        const int64_t per_share = kMaxTileRows * (dp + 2);
+        const int64_t tile_rows = round_up(std::min<int64_t>(kMaxTileRows, p.seqlen_q), kLanes);
+        const int64_t per_share = tile_rows * (dp + 2);
         std::vector<float> partials(items * shares * per_share);
         std::vector<PartialTile> parts(items * shares);
         for (int64_t e = 0; e < items * shares; ++e) {
             float* base = partials.data() + e * per_share;
-            parts[e] = PartialTile{base, base + kMaxTileRows * dp, base + kMaxTileRows * (dp + 1)};
+            parts[e] = PartialTile{base, base + tile_rows * dp, base + tile_rows * (dp + 1)};
         }
         parallel_for(items * shares, workers, [&](int64_t e, int32_t worker) {
             TileScratch& w = scratch[worker];
