@@ -230,6 +230,12 @@ inline void tile_gemm(float* c, int64_t ldc, const float* row_scale, const A& a,
     int64_t j = 0;
     for (; j + kColBlock <= n; j += kColBlock)
         column_block<kColVecs, Accumulate>(c, ldc, row_scale, a, b, m, j, k, col_max);
+    // The remaining vectors of columns as one block where the registers allow (AVX-512).
+    if constexpr (kColVecs == 4) {
+        const int64_t rest = (n - j) / kLanes;
+        if (rest == 3) return column_block<3, Accumulate>(c, ldc, row_scale, a, b, m, j, k, col_max);
+        if (rest == 2) return column_block<2, Accumulate>(c, ldc, row_scale, a, b, m, j, k, col_max);
+    }
     for (; j < n; j += kLanes) column_block<1, Accumulate>(c, ldc, row_scale, a, b, m, j, k, col_max);
 }
 
