@@ -104,3 +104,32 @@ SA_TEST(cpu_kernels_decode_shares_key_tiles) {
         run_ragged_case(c);
     }
 }
+
+SA_TEST(cpu_kernels_decode_chunk_tails_and_masks) {
+    // One and two queries (the fused decode step, kLanes keys a chunk): key counts that leave
+    // every tail length of a chunk and of a four-key group, rows read in place (fp32, D a
+    // multiple of the vector) or packed (other D, bf16/fp16), causal masks that cut the last
+    // chunk for the first of two queries, and shares of key tiles on several threads.
+    const int64_t key_counts[] = {1, 3, 17, 130, 261, 1031};
+    const int64_t dims[] = {128, 64, 100};
+    int index = 0;
+    for (int64_t sq = 1; sq <= 2; ++sq) {
+        for (int64_t sk : key_counts) {
+            for (int64_t d : dims) {
+                RaggedCase c;
+                const sa_dtype dtypes[] = {SA_DTYPE_F32, SA_DTYPE_F32, SA_DTYPE_BF16, SA_DTYPE_F16};
+                c.dtype = dtypes[index % 4];
+                c.B = 1;
+                c.Sq = sq;
+                c.Sk = sk;
+                c.Hkv = 1;
+                c.Hq = 1 + index % 3;
+                c.D = d;
+                c.causal = index % 2 == 1;
+                c.threads = 1 + index % 3;
+                run_ragged_case(c);
+                ++index;
+            }
+        }
+    }
+}

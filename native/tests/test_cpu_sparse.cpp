@@ -140,6 +140,44 @@ SA_TEST(cpu_gna_3d) {
     run_neighborhood_case(SA_DTYPE_F32, p, 1, 2, 1, 8);
 }
 
+SA_TEST(cpu_gna_key_tiles_of_whole_slices_and_query_runs) {
+    // Grids large enough for interior boxes: key tiles made of whole dim-0 slices of the
+    // windows' bounding box, each computed only for the run of queries that can see it (one
+    // to four vectors of queries), with dilation groups, causal dims and rank 3.
+    sa_neighborhood_params p;
+    sa_neighborhood_params_init(&p, 2);
+    p.grid[0] = 24;
+    p.grid[1] = 20;
+    p.kernel[0] = 7;
+    p.kernel[1] = 5;
+    run_neighborhood_case(SA_DTYPE_F32, p, 1, 2, 1, 16);
+    p.dilation[0] = 2;
+    p.causal[0] = 1;
+    p.stride[1] = 2;
+    run_neighborhood_case(SA_DTYPE_BF16, p, 1, 2, 2, 24);
+    p.dilation[0] = 1;
+    p.causal[0] = 0;
+    p.stride[1] = 1;
+    p.grid[0] = 30;
+    p.grid[1] = 33;
+    p.kernel[0] = 13;
+    p.kernel[1] = 13;
+    run_neighborhood_case(SA_DTYPE_F32, p, 1, 1, 1, 32);
+    sa_neighborhood_params_init(&p, 3);
+    p.grid[0] = 6;
+    p.grid[1] = 10;
+    p.grid[2] = 12;
+    p.kernel[0] = 3;
+    p.kernel[1] = 5;
+    p.kernel[2] = 5;
+    p.causal[2] = 1;
+    run_neighborhood_case(SA_DTYPE_F32, p, 1, 2, 1, 8);
+    sa_neighborhood_params_init(&p, 1);
+    p.grid[0] = 150;
+    p.kernel[0] = 9;
+    run_neighborhood_case(SA_DTYPE_F16, p, 1, 2, 1, 16);
+}
+
 SA_TEST(cpu_gna_full_window_equals_dense) {
     // k == L, s == d == 1, non-causal: dense attention.
     sa_neighborhood_params p;

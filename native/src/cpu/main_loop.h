@@ -41,6 +41,10 @@ struct KeyTile {
     int64_t start;
     int32_t count;
     bool maybe_partial;  // the per-element mask must be evaluated
+    // Queries [query_begin, query_end) of the tile are the only ones that may see a key of
+    // this tile (the others are left untouched); query_end < 0 means all.
+    int32_t query_begin = 0;
+    int32_t query_end = -1;
 };
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -87,9 +91,9 @@ struct TileScratch {
 
 // Unnormalized partial result of one share of a query tile's key tiles.
 struct PartialTile {
-    float* o;  // [kMaxTileRows][d_pad]
-    float* m;  // [kMaxTileRows] running max, log2 units
-    float* l;  // [kMaxTileRows] sum of exponentials relative to m
+    float* o;  // [rows, padded to kLanes][d_pad]
+    float* m;  // [rows] running max, log2 units
+    float* l;  // [rows] sum of exponentials relative to m
 };
 
 inline void prefetch_line(const void* p) {
@@ -108,10 +112,12 @@ inline const T* row_ptr(const void* base, const RowStrides& st, int64_t b, int64
 // One online-softmax step over n keys of scores (log2 units) in w.st, kLanes queries at a
 // time: leaves probabilities in w.st and the accumulator rescale factors in w.alpha.
 // With tile_max, the maxima over the tile's keys are already known (taken in the score GEMM).
-inline void online_softmax_step(TileScratch& w, int64_t queries_pad, int32_t n, const float* tile_max) {
+// Runs on the queries [first, first + queries_pad), first a multiple of kLanes.
+inline void online_softmax_step(TileScratch& w, int64_t first, int64_t queries_pad, int32_t n,
+                                const float* tile_max) {
     const float neg_inf = -std::numeric_limits<float>::infinity();
     constexpr int64_t ld = TileScratch::kLd;
-    for (int64_t r = 0; r < queries_pad; r += kLanes) {
+    for (int64_t r = first; r < first + queries_pad; r += kLanes) {
         float* col = w.st.data() + r;
         int32_t j = 0;
         VecF mx;
@@ -275,30 +281,41 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
             prefetch_row(p.v, p.v_strides, next_pos[j]);
         }
 
-        if (few_queries) {
-            query_dots(w.st.data(), ld, w.q_rows.data(), rows, RowPointerB{w.k_rows.data()}, n, dp);
-        } else {
-            // Unmasked tiles take the softmax's maxima in the GEMM (masked scores could raise
-            // them far above the allowed ones).
-            if (!masked) std::fill(w.tile_max.begin(), w.tile_max.begin() + rows_pad, neg_inf);
-            tile_gemm<false>(w.st.data(), ld, nullptr, StridedA{w.k.data(), dp},
-                             StridedB{w.qt.data(), ld}, n, rows_pad, D, masked ? nullptr : w.tile_max.data());
+        if (few_queries) {  // scores, softmax and P V fused, a chunk of keys at a time
+            const uint8_t* mask = masked ? w.mask.data() : nullptr;
+            if (rows == 1)
+                few_query_tile<1>(o_acc, w.m.data(), w.l.data(), w.q_rows.data(), w.k_rows.data(),
+                                  w.v_rows.data(), n, dp, mask, ld);
+            else
+                few_query_tile<2>(o_acc, w.m.data(), w.l.data(), w.q_rows.data(), w.k_rows.data(),
+                                  w.v_rows.data(), n, dp, mask, ld);
+            continue;
         }
+        // The queries that may see this tile, from a whole vector on: q0 (a multiple of kLanes)
+        // up to q0 + q_pad; q_rows of them are real rows.
+        const int32_t q_begin = std::max<int32_t>(0, kt.query_begin);
+        const int32_t q_end = kt.query_end < 0 ? rows : std::min<int32_t>(rows, kt.query_end);
+        if (q_begin >= q_end) continue;
+        const int64_t q0 = q_begin / kLanes * kLanes;
+        const int64_t q_pad = round_up(q_end - q0, kLanes);
+        const int32_t q_rows = static_cast<int32_t>(std::min<int64_t>(rows, q0 + q_pad) - q0);
+        // Unmasked tiles take the softmax's maxima in the GEMM (masked scores could raise
+        // them far above the allowed ones).
+        if (!masked) std::fill(w.tile_max.begin() + q0, w.tile_max.begin() + q0 + q_pad, neg_inf);
+        tile_gemm<false>(w.st.data() + q0, ld, nullptr, StridedA{w.k.data(), dp},
+                         StridedB{w.qt.data() + q0, ld}, n, q_pad, D,
+                         masked ? nullptr : w.tile_max.data() + q0);
         if (masked) {
             for (int32_t j = 0; j < n; ++j) {
                 float* srow = w.st.data() + j * ld;
                 const uint8_t* mrow = w.mask.data() + j * ld;
-                for (int32_t r = 0; r < rows; ++r) srow[r] = mrow[r] ? srow[r] : neg_inf;
+                for (int64_t r = q0; r < q0 + q_rows; ++r) srow[r] = mrow[r] ? srow[r] : neg_inf;
             }
         }
-        online_softmax_step(w, rows_pad, n, few_queries || masked ? nullptr : w.tile_max.data());
+        online_softmax_step(w, q0, q_pad, n, masked ? nullptr : w.tile_max.data());
         // O = O * alpha + P V, the rescale fused into the accumulator load.
-        if (rows_in_place)
-            tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},
-                            RowPointerB{w.v_rows.data()}, rows, dp, n);
-        else
-            tile_gemm<true>(o_acc, dp, w.alpha.data(), TransposedA{w.st.data(), ld},
-                            StridedB{w.v.data(), dp}, rows, dp, n);
+        tile_gemm<true>(o_acc + q0 * dp, dp, w.alpha.data() + q0, TransposedA{w.st.data() + q0, ld},
+                        StridedB{w.v.data(), dp}, q_rows, dp, n);
     }
 
     if (part) {
@@ -358,13 +375,15 @@ void run_attention(const AttentionProblem& p, const Schedule& sched) {
             });
             return;
         }
+        // A query tile has at most seqlen_q rows; o holds them padded to whole vectors.
         const int64_t dp = round_up(p.head_dim, kLanes);
-        const int64_t per_share = kMaxTileRows * (dp + 2);
+        const int64_t tile_rows = round_up(std::min<int64_t>(kMaxTileRows, p.seqlen_q), kLanes);
+        const int64_t per_share = tile_rows * (dp + 2);
         std::vector<float> partials(items * shares * per_share);
         std::vector<PartialTile> parts(items * shares);
         for (int64_t e = 0; e < items * shares; ++e) {
             float* base = partials.data() + e * per_share;
-            parts[e] = PartialTile{base, base + kMaxTileRows * dp, base + kMaxTileRows * (dp + 1)};
+            parts[e] = PartialTile{base, base + tile_rows * dp, base + tile_rows * (dp + 1)};
         }
         parallel_for(items * shares, workers, [&](int64_t e, int32_t worker) {
             TileScratch& w = scratch[worker];

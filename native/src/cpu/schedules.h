@@ -200,6 +200,10 @@ public:
         return t.rows > 0;
     }
 
+    // Key tiles are whole dim-0 slices of the bounding box where a slice fits kKeyTokens
+    // (runs of kKeyTokens otherwise). Queries are dim-0 major within their box, so those that
+    // may see a tile (inside the dim-0 window of one of its slices) are a run of rows: only
+    // that run is computed.
     template <class Visit>
     void for_each_key_tile(const Tile& t, Visit&& visit) const {
         int64_t volume = 1;
@@ -207,8 +211,27 @@ public:
             if (t.key_hi[d] < t.key_lo[d]) return;
             volume *= t.key_hi[d] - t.key_lo[d] + 1;
         }
-        for (int64_t s = 0; s < volume; s += kKeyTokens)
-            visit(KeyTile{s, static_cast<int32_t>(std::min<int64_t>(kKeyTokens, volume - s)), true});
+        const int64_t slice = volume / (t.key_hi[0] - t.key_lo[0] + 1);
+        const int64_t step = slice <= kKeyTokens ? kKeyTokens / slice * slice : kKeyTokens;
+        for (int64_t s = 0; s < volume; s += step) {
+            const int32_t count = static_cast<int32_t>(std::min<int64_t>(step, volume - s));
+            int32_t first = t.rows, last = -1;
+            for (int64_t e0 = s / slice; e0 <= (s + count - 1) / slice; ++e0) {
+                const uint8_t* in = t.inside[0].data() + size_t(e0) * kMaxTileRows;
+                int32_t r = 0;
+                while (r < t.rows && !in[r]) ++r;
+                if (r == t.rows) continue;
+                first = std::min(first, r);
+                r = t.rows - 1;
+                while (!in[r]) --r;
+                last = std::max(last, r);
+            }
+            if (last < first) continue;  // no query sees this tile
+            KeyTile kt{s, count, true};
+            kt.query_begin = first;
+            kt.query_end = last + 1;
+            visit(kt);
+        }
     }
 
     // Key tiles number the tokens of the tile's bounding box in row-major order.

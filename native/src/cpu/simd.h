@@ -61,11 +61,98 @@ inline VecF finite_or_zero(VecF x, float neg_inf) { return x == splat(neg_inf) ?
 inline VecF as_float(VecI x) { VecF f; std::memcpy(&f, &x, sizeof(f)); return f; }
 inline VecI as_int(VecF x) { VecI i; std::memcpy(&i, &x, sizeof(i)); return i; }
 
+#if defined(__clang__) || __GNUC__ >= 12
+// Sum and maximum of the lanes as a tree of halves (a few shuffles, not a serial chain). The
+// wider overloads exist only where the unit's instruction set has those registers.
+typedef float VecF4 __attribute__((vector_size(16)));
+inline VecF4 max4(VecF4 a, VecF4 b) { return a > b ? a : b; }
+inline float lanes_sum(VecF4 x) {
+    const VecF4 y = x + __builtin_shufflevector(x, x, 2, 3, 0, 1);
+    return (y + __builtin_shufflevector(y, y, 1, 0, 3, 2))[0];
+}
+inline float lanes_max(VecF4 x) {
+    const VecF4 y = max4(x, __builtin_shufflevector(x, x, 2, 3, 0, 1));
+    return max4(y, __builtin_shufflevector(y, y, 1, 0, 3, 2))[0];
+}
+#if defined(__AVX2__)
+typedef float VecF8 __attribute__((vector_size(32)));
+inline float lanes_sum(VecF8 x) {
+    return lanes_sum(__builtin_shufflevector(x, x, 0, 1, 2, 3) + __builtin_shufflevector(x, x, 4, 5, 6, 7));
+}
+inline float lanes_max(VecF8 x) {
+    return lanes_max(max4(__builtin_shufflevector(x, x, 0, 1, 2, 3), __builtin_shufflevector(x, x, 4, 5, 6, 7)));
+}
+#endif
+#if defined(__AVX512F__)
+typedef float VecF16 __attribute__((vector_size(64)));
+inline VecF8 max8(VecF8 a, VecF8 b) { return a > b ? a : b; }
+inline float lanes_sum(VecF16 x) {
+    return lanes_sum(__builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7) +
+                     __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15));
+}
+inline float lanes_max(VecF16 x) {
+    return lanes_max(max8(__builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7),
+                          __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15)));
+}
+#endif
+inline float horizontal_sum(VecF x) { return lanes_sum(x); }
+inline float horizontal_max(VecF x) { return lanes_max(x); }
+#define SA_CPU_HAS_SHUFFLES 1
+
+// Four vectors a0..a3 to one whose 128-bit block b holds, in order, the sums of a0..a3 over
+// that block's four lanes (the first two steps of a transposed reduction).
+inline VecF sum4_per_block(VecF a0, VecF a1, VecF a2, VecF a3) {
+#if defined(__AVX512F__)
+#define SA_UNPACK(x, y, o0, o1) __builtin_shufflevector(x, y, 0 + o0, 16 + o0, 0 + o1, 16 + o1, 4 + o0, 20 + o0, \
+    4 + o1, 20 + o1, 8 + o0, 24 + o0, 8 + o1, 24 + o1, 12 + o0, 28 + o0, 12 + o1, 28 + o1)
+#define SA_UNPACK_PAIRS(x, y, o) __builtin_shufflevector(x, y, 0 + o, 1 + o, 16 + o, 17 + o, 4 + o, 5 + o, \
+    20 + o, 21 + o, 8 + o, 9 + o, 24 + o, 25 + o, 12 + o, 13 + o, 28 + o, 29 + o)
+#elif defined(__AVX2__)
+#define SA_UNPACK(x, y, o0, o1) __builtin_shufflevector(x, y, 0 + o0, 8 + o0, 0 + o1, 8 + o1, 4 + o0, 12 + o0, \
+    4 + o1, 12 + o1)
+#define SA_UNPACK_PAIRS(x, y, o) __builtin_shufflevector(x, y, 0 + o, 1 + o, 8 + o, 9 + o, 4 + o, 5 + o, 12 + o, 13 + o)
+#else
+#define SA_UNPACK(x, y, o0, o1) __builtin_shufflevector(x, y, 0 + o0, 4 + o0, 0 + o1, 4 + o1)
+#define SA_UNPACK_PAIRS(x, y, o) __builtin_shufflevector(x, y, 0 + o, 1 + o, 4 + o, 5 + o)
+#endif
+    // Lanes 0, 2 of each block: a0 (a2), lanes 1, 3: a1 (a3), each the sum of two lanes.
+    const VecF u01 = SA_UNPACK(a0, a1, 0, 1) + SA_UNPACK(a0, a1, 2, 3);
+    const VecF u23 = SA_UNPACK(a2, a3, 0, 1) + SA_UNPACK(a2, a3, 2, 3);
+    return SA_UNPACK_PAIRS(u01, u23, 0) + SA_UNPACK_PAIRS(u01, u23, 2);
+#undef SA_UNPACK
+#undef SA_UNPACK_PAIRS
+}
+
+// The per-block sums of kLanes / 4 vectors (sum4_per_block) to one vector: lane 4g + i is the
+// total of key i of v[g].
+inline VecF blocks_to_lanes(const VecF* v) {
+#if defined(__AVX512F__)
+#define SA_EVEN_BLOCKS(x, y) __builtin_shufflevector(x, y, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27)
+#define SA_ODD_BLOCKS(x, y) __builtin_shufflevector(x, y, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31)
+    const VecF w0 = SA_EVEN_BLOCKS(v[0], v[1]) + SA_ODD_BLOCKS(v[0], v[1]);
+    const VecF w1 = SA_EVEN_BLOCKS(v[2], v[3]) + SA_ODD_BLOCKS(v[2], v[3]);
+    return SA_EVEN_BLOCKS(w0, w1) + SA_ODD_BLOCKS(w0, w1);
+#undef SA_EVEN_BLOCKS
+#undef SA_ODD_BLOCKS
+#elif defined(__AVX2__)
+    return __builtin_shufflevector(v[0], v[1], 0, 1, 2, 3, 8, 9, 10, 11) +
+           __builtin_shufflevector(v[0], v[1], 4, 5, 6, 7, 12, 13, 14, 15);
+#else
+    return v[0];
+#endif
+}
+#else
 inline float horizontal_sum(VecF x) {
     float sum = 0.0f;
     for (int i = 0; i < kLanes; ++i) sum += x[i];
     return sum;
 }
+inline float horizontal_max(VecF x) {
+    float mx = x[0];
+    for (int i = 1; i < kLanes; ++i) mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+#endif
 
 // 2^x for x <= 0 on every lane (see exp2_nonpositive).
 inline VecF exp2_nonpositive(VecF x) {
@@ -133,6 +220,33 @@ inline float horizontal_sum(VecF x) {
     float sum = 0.0f;
     for (int i = 0; i < kLanes; ++i) sum += x.v[i];
     return sum;
+}
+inline float horizontal_max(VecF x) {
+    float mx = x.v[0];
+    for (int i = 1; i < kLanes; ++i) mx = x.v[i] > mx ? x.v[i] : mx;
+    return mx;
+}
+#endif
+
+#if !defined(SA_CPU_HAS_SHUFFLES)
+// Lane by lane twins of the transposed reduction above.
+inline VecF sum4_per_block(VecF a0, VecF a1, VecF a2, VecF a3) {
+    const VecF a[4] = {a0, a1, a2, a3};
+    float out[kLanes];
+    for (int b = 0; b < kLanes / 4; ++b)
+        for (int i = 0; i < 4; ++i)
+            out[4 * b + i] = (a[i][4 * b] + a[i][4 * b + 1]) + (a[i][4 * b + 2] + a[i][4 * b + 3]);
+    return load(out);
+}
+inline VecF blocks_to_lanes(const VecF* v) {
+    float out[kLanes];
+    for (int g = 0; g < kLanes / 4; ++g)
+        for (int i = 0; i < 4; ++i) {
+            float sum = 0.0f;
+            for (int b = 0; b < kLanes / 4; ++b) sum += v[g][4 * b + i];
+            out[4 * g + i] = sum;
+        }
+    return load(out);
 }
 #endif
 

@@ -5,6 +5,7 @@
 // any size (smaller blocks take the remainder rows), N a multiple of kLanes. Operand policies say
 // where A and B live, so tensors are read in place (row pointers) and no tile is transposed.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include "simd.h"
 
@@ -127,29 +128,95 @@ inline void few_rows(float* c, int64_t ldc, const float* row_scale, const A& a, 
     for (; j < n; j += kLanes) column_block<1, Accumulate>(c, ldc, row_scale, a, b, m, j, k);
 }
 
-// Scores of one or two queries against n key rows as dot products along the head dim (a
-// query per lane would leave the other lanes idle): s[j * lds + r] for r < rows, zero for the
-// padding lanes up to kLanes. q rows and key rows (keys.row(j)) hold dp floats, a multiple of kLanes.
-template <class Keys>
-inline void query_dots(float* s, int64_t lds, const float* q, int32_t rows, const Keys& keys,
-                       int64_t n, int64_t dp) {
-    for (int64_t j = 0; j < n; ++j)
-        for (int r = 0; r < kLanes; ++r) s[j * lds + r] = 0.0f;
-    for (int32_t r = 0; r < rows; ++r) {
-        const float* qr = q + r * dp;
-        int64_t j = 0;
-        for (; j + 4 <= n; j += 4) {
-            VecF acc[4] = {splat(0.0f), splat(0.0f), splat(0.0f), splat(0.0f)};
-            for (int64_t d = 0; d < dp; d += kLanes) {
-                const VecF x = load(qr + d);
-                for (int i = 0; i < 4; ++i) acc[i] = fmadd(load(keys.row(j + i) + d), x, acc[i]);
+// One key tile for R (one or two) queries, fused: per chunk of up to kLanes keys, the scores
+// as dot products along the head dim (a query per lane would leave the other lanes idle), the
+// chunk's probabilities a vector at a time (online softmax: running max m and sum l per query,
+// log2 units), then O = O * alpha + P V with the rescale folded into the accumulator load.
+// q, o: R rows of dp floats (a multiple of kLanes); key and value rows dp floats each. mask
+// (optional): mask[j * ld_mask + r] != 0 where query r may see key j.
+template <int R>
+inline void few_query_tile(float* o, float* m, float* l, const float* q, const float* const* krows,
+                           const float* const* vrows, int32_t n, int64_t dp, const uint8_t* mask,
+                           int64_t ld_mask) {
+    const float neg_inf = -__builtin_huge_valf();
+    constexpr int kOutVecs = 8 / R;         // accumulator vectors per query in the P V loop
+    for (int32_t c = 0; c < n; c += kLanes) {
+        const int32_t cn = n - c < kLanes ? n - c : kLanes;
+        const float* const* kr = krows + c;
+        const float* const* vr = vrows + c;
+        // Scores: dot products of four keys at a time, reduced across lanes together
+        // (sum4_per_block, blocks_to_lanes) so that lane j of sv[r] is key c + j. Keys past
+        // the chunk's end reuse its last row and get -inf below.
+        VecF sv[R];
+        {
+            VecF blocks[R][kLanes / 4];
+            for (int g = 0; g < kLanes / 4; ++g) {
+                const float* k4[4];
+                for (int i = 0; i < 4; ++i) k4[i] = kr[std::min(4 * g + i, cn - 1)];
+                VecF acc[R][4];
+                for (int r = 0; r < R; ++r)
+                    for (int i = 0; i < 4; ++i) acc[r][i] = splat(0.0f);
+                if (4 * g < cn) {
+                    for (int64_t d = 0; d < dp; d += kLanes) {
+                        VecF qv[R];
+                        for (int r = 0; r < R; ++r) qv[r] = load(q + r * dp + d);
+                        for (int i = 0; i < 4; ++i) {
+                            const VecF kv = load(k4[i] + d);
+                            for (int r = 0; r < R; ++r) acc[r][i] = fmadd(kv, qv[r], acc[r][i]);
+                        }
+                    }
+                }
+                for (int r = 0; r < R; ++r) blocks[r][g] = sum4_per_block(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
             }
-            for (int i = 0; i < 4; ++i) s[(j + i) * lds + r] = horizontal_sum(acc[i]);
+            for (int r = 0; r < R; ++r) sv[r] = blocks_to_lanes(blocks[r]);
         }
-        for (; j < n; ++j) {
-            VecF acc = splat(0.0f);
-            for (int64_t d = 0; d < dp; d += kLanes) acc = fmadd(load(keys.row(j) + d), load(qr + d), acc);
-            s[j * lds + r] = horizontal_sum(acc);
+        alignas(64) float s[R][kLanes];
+        for (int r = 0; r < R; ++r) {
+            store(s[r], sv[r]);
+            int32_t j = cn;
+            for (; j < kLanes; ++j) s[r][j] = neg_inf;
+            if (mask)
+                for (j = 0; j < cn; ++j) s[r][j] = mask[(c + j) * ld_mask + r] ? s[r][j] : neg_inf;
+        }
+        float alpha[R];
+        for (int r = 0; r < R; ++r) {
+            const VecF x = load(s[r]);
+            const float m_new = std::max(m[r], horizontal_max(x));
+            const float m_use = m_new == neg_inf ? 0.0f : m_new;  // nothing allowed yet
+            const VecF p = exp2_nonpositive(x - splat(m_use));
+            store(s[r], p);
+            alpha[r] = exp2_nonpositive(m[r] - m_use);
+            l[r] = l[r] * alpha[r] + horizontal_sum(p);
+            m[r] = m_new;
+        }
+        int64_t d = 0;
+        int32_t j;
+        for (; d + kOutVecs * kLanes <= dp; d += kOutVecs * kLanes) {
+            VecF acc[R][kOutVecs];
+            for (int r = 0; r < R; ++r) {
+                const VecF a = splat(alpha[r]);
+                for (int v = 0; v < kOutVecs; ++v) acc[r][v] = load(o + r * dp + d + v * kLanes) * a;
+            }
+            for (j = 0; j < cn; ++j) {
+                const float* vrow = vr[j] + d;
+                VecF pv[R];
+                for (int r = 0; r < R; ++r) pv[r] = splat(s[r][j]);
+                for (int v = 0; v < kOutVecs; ++v) {
+                    const VecF x = load(vrow + v * kLanes);
+                    for (int r = 0; r < R; ++r) acc[r][v] = fmadd(pv[r], x, acc[r][v]);
+                }
+            }
+            for (int r = 0; r < R; ++r)
+                for (int v = 0; v < kOutVecs; ++v) store(o + r * dp + d + v * kLanes, acc[r][v]);
+        }
+        for (; d < dp; d += kLanes) {
+            VecF acc[R];
+            for (int r = 0; r < R; ++r) acc[r] = load(o + r * dp + d) * splat(alpha[r]);
+            for (j = 0; j < cn; ++j) {
+                const VecF x = load(vr[j] + d);
+                for (int r = 0; r < R; ++r) acc[r] = fmadd(splat(s[r][j]), x, acc[r]);
+            }
+            for (int r = 0; r < R; ++r) store(o + r * dp + d, acc[r]);
         }
     }
 }
@@ -163,6 +230,12 @@ inline void tile_gemm(float* c, int64_t ldc, const float* row_scale, const A& a,
     int64_t j = 0;
     for (; j + kColBlock <= n; j += kColBlock)
         column_block<kColVecs, Accumulate>(c, ldc, row_scale, a, b, m, j, k, col_max);
+    // The remaining vectors of columns as one block where the registers allow (AVX-512).
+    if constexpr (kColVecs == 4) {
+        const int64_t rest = (n - j) / kLanes;
+        if (rest == 3) return column_block<3, Accumulate>(c, ldc, row_scale, a, b, m, j, k, col_max);
+        if (rest == 2) return column_block<2, Accumulate>(c, ldc, row_scale, a, b, m, j, k, col_max);
+    }
     for (; j < n; j += kLanes) column_block<1, Accumulate>(c, ldc, row_scale, a, b, m, j, k, col_max);
 }
 
