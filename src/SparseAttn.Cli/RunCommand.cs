@@ -567,27 +567,30 @@ internal static class RunCommand
             };
         }
 
-        /// <summary>Plans with the key permutation off, times plan and run, and measures the result.</summary>
-        private PbsAccuracy PlanWithoutPermutation()
+        /// <summary>Plans on the run's device; the time excludes copying Q and K there.</summary>
+        private (PbsPlan Plan, double Milliseconds) PlanTimed(bool permuteKeys)
         {
             var options = new PbsOptions
             {
-                Block = s.Block, Segment = s.Segment, Tau = s.Tau, Scale = s.Scale == 0 ? null : s.Scale, PermuteKeys = false,
+                Block = s.Block, Segment = s.Segment, Tau = s.Tau, Scale = s.Scale == 0 ? null : s.Scale, PermuteKeys = permuteKeys,
             };
-            var watch = Stopwatch.StartNew();
-            PbsPlan identity;
             if (s.Device == DeviceKind.Cpu)
             {
-                identity = PermutedBlockSparse.Plan(Read(q, qShape), Read(k, kShape), options);
+                var watch = Stopwatch.StartNew();
+                var hostPlan = PermutedBlockSparse.Plan(Read(q, qShape), Read(k, kShape), options);
+                return (hostPlan, watch.Elapsed.TotalMilliseconds);
             }
-            else
-            {
-                using var dq = CudaTensor<T>.FromHost(q, qShape, s.DeviceIndex);
-                using var dk = CudaTensor<T>.FromHost(k, kShape, s.DeviceIndex);
-                watch.Restart();
-                identity = PermutedBlockSparse.Plan(dq, dk, options);
-            }
-            var planMs = watch.Elapsed.TotalMilliseconds;
+            using var dq = CudaTensor<T>.FromHost(q, qShape, s.DeviceIndex);
+            using var dk = CudaTensor<T>.FromHost(k, kShape, s.DeviceIndex);
+            var deviceWatch = Stopwatch.StartNew();
+            var devicePlan = PermutedBlockSparse.Plan(dq, dk, options);
+            return (devicePlan, deviceWatch.Elapsed.TotalMilliseconds);
+        }
+
+        /// <summary>Plans with the key permutation off, times plan and run, and measures the result.</summary>
+        private PbsAccuracy PlanWithoutPermutation()
+        {
+            var (identity, planMs) = PlanTimed(permuteKeys: false);
             var output = new T[q.Length];
             double runMs;
             if (s.Device == DeviceKind.Cpu)
@@ -698,20 +701,7 @@ internal static class RunCommand
                     break;
                 case "pbs":
                     RequireSelfAttention();
-                    var options = new PbsOptions { Block = s.Block, Segment = s.Segment, Tau = s.Tau, Scale = s.Scale == 0 ? null : s.Scale };
-                    var watch = Stopwatch.StartNew();
-                    if (s.Device == DeviceKind.Cpu)
-                    {
-                        plan = PermutedBlockSparse.Plan(Read(q, qShape), Read(k, kShape), options);
-                    }
-                    else
-                    {
-                        using var dq = CudaTensor<T>.FromHost(q, qShape, s.DeviceIndex);
-                        using var dk = CudaTensor<T>.FromHost(k, kShape, s.DeviceIndex);
-                        watch.Restart();
-                        plan = PermutedBlockSparse.Plan(dq, dk, options);
-                    }
-                    planMilliseconds = watch.Elapsed.TotalMilliseconds;
+                    (plan, planMilliseconds) = PlanTimed(permuteKeys: true);
                     break;
                 default:
                     if (s.Causal && x.SeqQ > x.SeqK && !TopLeft)
