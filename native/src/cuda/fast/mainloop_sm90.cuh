@@ -35,10 +35,10 @@ namespace sa::cuda::fast {
 #endif
 
 #ifndef SA_SM90_PRODUCER_REGS
-#define SA_SM90_PRODUCER_REGS 56
+#define SA_SM90_PRODUCER_REGS 72
 #endif
 #ifndef SA_SM90_CONSUMER_REGS
-#define SA_SM90_CONSUMER_REGS 224
+#define SA_SM90_CONSUMER_REGS 216
 #endif
 
 // Named barriers of the loop (0 is __syncthreads).
@@ -188,11 +188,12 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
 
     if (tid == 0) {
         // The producer's cp.async arrivals, then its ordinary arrivals (they publish the key
-        // positions it stored); one arrival per consumer warp.
+        // positions it stored); one arrival per consumer thread (each releases its own reads of
+        // the slot's key positions).
         common::mbarrier_init(bar_q, kLoad);
         for (int st = 0; st < kStages; ++st) {
             common::mbarrier_init(bar_full(st), 2 * kLoad);
-            common::mbarrier_init(bar_empty(st), Lay::kConsumerWarps);
+            common::mbarrier_init(bar_empty(st), Lay::kConsumers * 128);
         }
     }
     __syncthreads();  // the only block-wide barrier: the mbarriers are initialized
@@ -297,8 +298,7 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         common::fence_proxy_async_smem();  // the copies, seen by the tensor cores
     };
     auto release_tile = [&](int j) {
-        __syncwarp();  // the warp's reads of the slot's key positions precede its arrival
-        if (lane == 0) common::mbarrier_arrive(bar_empty(j % kStages));
+        common::mbarrier_arrive(bar_empty(j % kStages));
     };
 
     // Descriptors: Q (this warpgroup's 64 rows) and K read along the head dim; V across keys.

@@ -122,19 +122,34 @@ __device__ __forceinline__ void tile_token_bounds(const int* positions, int& lo,
 }
 
 // load_kv from the tokens store_tokens stored: thread tid copies column chunk c of rows
-// r0 + i * kStep (KvRowSplit).
+// r0 + i * kStep (KvRowSplit). A row's address is one multiply-add on its token (an absent row
+// reads row 0 with zero bytes); with row strides below 2^30 elements it is a 32 x 32 -> 64-bit
+// multiply-add on byte offsets.
 template <int kRows, int kD, int kThreads, typename Layout, typename T>
 __device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, const int* positions, const T* k_base,
                                                 const T* v_base, int64_t k_stride, int64_t v_stride, int tid) {
     using S = KvRowSplit<kRows, kD, kThreads>;
     static_assert(kThreads >= kRows, "store_tokens stores one row per thread");
     const int r0 = tid / S::kChunksPerRow, c = tid % S::kChunksPerRow;
+    const char* kc = reinterpret_cast<const char*>(k_base + c * 8);
+    const char* vc = reinterpret_cast<const char*>(v_base + c * 8);
+    constexpr int64_t kNarrow = int64_t(1) << 30;
+    if (k_stride < kNarrow && v_stride < kNarrow) {
+        const int kb = int(k_stride) * int(sizeof(T)), vb = int(v_stride) * int(sizeof(T));
 #pragma unroll
-    for (int i = 0; i < S::kCount; ++i) {
-        const int r = r0 + i * S::kStep, t = positions[r];
-        const bool valid = t >= 0;
-        common::cp_async_16_zfill(Layout::chunk(sk, r, c), valid ? k_base + int64_t(t) * k_stride + c * 8 : k_base, valid);
-        common::cp_async_16_zfill(Layout::chunk(sv, r, c), valid ? v_base + int64_t(t) * v_stride + c * 8 : v_base, valid);
+        for (int i = 0; i < S::kCount; ++i) {
+            const int r = r0 + i * S::kStep, t = positions[r], row = max(t, 0);
+            common::cp_async_16_zfill(Layout::chunk(sk, r, c), kc + int64_t(row) * kb, t >= 0);
+            common::cp_async_16_zfill(Layout::chunk(sv, r, c), vc + int64_t(row) * vb, t >= 0);
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < S::kCount; ++i) {
+            const int r = r0 + i * S::kStep, t = positions[r];
+            const int64_t row = max(t, 0);
+            common::cp_async_16_zfill(Layout::chunk(sk, r, c), kc + row * k_stride * int64_t(sizeof(T)), t >= 0);
+            common::cp_async_16_zfill(Layout::chunk(sv, r, c), vc + row * v_stride * int64_t(sizeof(T)), t >= 0);
+        }
     }
 }
 
