@@ -237,7 +237,15 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
                 kt = kt_ahead;
                 if (j + 2 < runs) kt_ahead = tile_at(j + 2);
             }
-            if (j >= kStages) common::mbarrier_wait(bar_empty(st), uint32_t((j / kStages - 1) & 1));
+            if (j >= kStages) {
+                // The slot is free once both consumers released tile j - kStages; the copy of
+                // that tile completed before they could read it, and this thread observes that
+                // completion too (the full barrier's phase for j - kStages, already past) before
+                // it copies into the same bytes again.
+                const uint32_t phase = uint32_t((j / kStages - 1) & 1);
+                common::mbarrier_wait(bar_empty(st), phase);
+                common::mbarrier_wait(bar_full(st), phase);
+            }
             const uint32_t sk = sK + st * Lay::kKvBytes, sv = sV + st * Lay::kKvBytes;
             int* positions = sPos + st * kPosStride;
             using Rows = Swizzled128Layout<kBN>;
