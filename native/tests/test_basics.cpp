@@ -1,5 +1,6 @@
 // Version, status names, option defaults, capability queries, the CUDA-not-built behaviour,
-// the GNA window helper and the pair counts.
+// the GNA window helper, the pair counts and the neighborhood speedup estimate.
+#include <cmath>
 #include <string>
 #include <thread>
 
@@ -268,6 +269,47 @@ SA_TEST(neighborhood_pair_count_matches_windows) {
 
     CHECK_ERROR(sa_neighborhood_pair_count(&p, nullptr), SA_ERROR_INVALID_ARGUMENT, "pairs");
     CHECK_ERROR(sa_neighborhood_pair_count(nullptr, &pairs), SA_ERROR_INVALID_ARGUMENT, "params");
+}
+
+// The speedup estimate's cost model on configurations whose tile counts are known in closed
+// form: a blocked 1-D window (every visited tile full) and its 2-D product, where box rows
+// cost more; and the estimate never exceeds the tile bound.
+SA_TEST(neighborhood_estimate_cost_model) {
+    sa_neighborhood_params p;
+    sa_neighborhood_params_init(&p, 1);
+    p.grid[0] = 4096;
+    p.kernel[0] = 512;
+    p.stride[0] = 512;  // blocked: each 128-query tile sees its block's 512 keys, 4 full tiles
+    sa_neighborhood_estimate e;
+    CHECK_OK(sa_neighborhood_estimate_tiles(&p, 128, 128, nullptr, nullptr, &e));
+    CHECK_NEAR(e.tile_bound_speedup, 8.0, 1e-12);
+    CHECK_NEAR(e.masked_fraction, 0.0, 1e-12);
+    // 32 query tiles: dense 32 x 32 tiles + 3.5 per work tile, blocked 32 x 4 + 3.5 per work tile.
+    CHECK_NEAR(e.predicted_speedup, (32.0 * 32 + 3.5 * 32) / (32.0 * 4 + 3.5 * 32), 1e-9);
+
+    // A blocked window in both dims of a 64 x 64 grid (32 query tiles of 128 tokens), every
+    // visited tile full: box rows cost 1.16 tiles.
+    sa_neighborhood_params_init(&p, 2);
+    p.grid[0] = p.grid[1] = 64;
+    p.kernel[0] = p.kernel[1] = 16;
+    p.stride[0] = p.stride[1] = 16;
+    CHECK_OK(sa_neighborhood_estimate_tiles(&p, 128, 128, nullptr, nullptr, &e));
+    CHECK_NEAR(e.masked_fraction, 0.0, 1e-12);
+    const double dense = e.dense_tiles + 3.5 * std::ceil(4096.0 / 128);
+    CHECK_NEAR(e.predicted_speedup, dense / (e.tiles_visited * 1.16 + 3.5 * e.query_tiles), 1e-9);
+
+    // Masked and strided shapes in 1-3 dims: below the tile bound, above 1 where the bound is far.
+    const int32_t shapes[][7] = {{1, 32768, 1, 1, 2048, 1, 1}, {2, 256, 256, 1, 80, 80, 1}, {3, 30, 48, 80, 18, 24, 24}};
+    for (const auto& sh : shapes) {
+        sa_neighborhood_params_init(&p, sh[0]);
+        for (int d = 0; d < sh[0]; ++d) {
+            p.grid[d] = sh[1 + d];
+            p.kernel[d] = sh[4 + d];
+        }
+        CHECK_OK(sa_neighborhood_estimate_tiles(&p, 128, 128, nullptr, nullptr, &e));
+        CHECK(e.predicted_speedup > 1.0);
+        CHECK(e.predicted_speedup < e.tile_bound_speedup);
+    }
 }
 
 SA_TEST(block_sparse_pair_count_causal_and_ragged) {

@@ -287,7 +287,10 @@ typedef struct sa_neighborhood_estimate {
     double dense_tiles;         /* tiles dense attention computes on the same token count */
     double pair_bound_speedup;  /* dense pairs / allowed pairs: the FLOP bound */
     double tile_bound_speedup;  /* dense tiles / visited tiles */
-    double predicted_speedup;   /* the tile bound with a masked tile costing 1.3 unmasked ones */
+    double predicted_speedup;   /* dense time / neighborhood time in unmasked-tile units: a
+                                   masked tile costs 1.3, a tile of 2-D/3-D box rows 1.16x more,
+                                   each work tile 3.5 more (on dense too); fitted on the H200's
+                                   wgmma loop */
 } sa_neighborhood_estimate;
 
 SA_API sa_status sa_neighborhood_estimate_tiles(const sa_neighborhood_params* params,

@@ -420,8 +420,15 @@ SA_API sa_status sa_neighborhood_estimate_tiles(const sa_neighborhood_params* pa
         estimate->dense_tiles = std::ceil(tokens / tile_rows) * std::ceil(tokens / tile_keys);
         estimate->pair_bound_speedup = pairs > 0 ? tokens * tokens / pairs : 0.0;
         estimate->tile_bound_speedup = n.visited_tiles > 0 ? estimate->dense_tiles / n.visited_tiles : 0.0;
-        estimate->predicted_speedup =
-            n.visited_tiles > 0 ? estimate->dense_tiles / (n.visited_tiles * (1.0 + sa::kNeighborhoodMaskCost * estimate->masked_fraction)) : 0.0;
+        // Time in unmasked key tiles: every work tile's own cost, plus its key tiles (masked ones
+        // and, for 2-D/3-D boxes, box rows costing more). Dense runs ceil(tokens / tile_rows)
+        // work tiles of contiguous rows, unmasked.
+        const double dense_work = std::ceil(tokens / tile_rows);
+        const double box_rows = g.rank > 1 ? 1.0 + sa::kNeighborhoodBoxRowCost : 1.0;
+        const double na_time = n.visited_tiles * box_rows * (1.0 + sa::kNeighborhoodMaskCost * estimate->masked_fraction) +
+                               sa::kNeighborhoodWorkTileCost * n.query_tiles;
+        const double dense_time = estimate->dense_tiles + sa::kNeighborhoodWorkTileCost * dense_work;
+        estimate->predicted_speedup = n.visited_tiles > 0 ? dense_time / na_time : 0.0;
     });
 }
 

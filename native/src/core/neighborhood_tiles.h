@@ -12,6 +12,13 @@ namespace sa {
 
 // A masked tile's extra cost over an unmasked one, relative (the box choice and the estimate).
 constexpr double kNeighborhoodMaskCost = 0.3;
+// The speedup estimate's other two costs, fitted on the wgmma loop on the H200 (bench/NOTES.md,
+// "v8"): a work tile's own cost (Q load, pipeline fill, epilogue) in unmasked key tiles, paid by
+// dense attention too; and the extra cost of a key tile whose rows are a box of a 2-D or 3-D
+// grid (each row's token computed and copied through shared memory) over one whose rows are a
+// run.
+constexpr double kNeighborhoodWorkTileCost = 3.5;
+constexpr double kNeighborhoodBoxRowCost = 0.16;
 
 struct NeighborhoodTileShape {
     int32_t q_shift[3];  // query box side per dim = 1 << q_shift
