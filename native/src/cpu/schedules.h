@@ -327,9 +327,11 @@ public:
     int64_t num_items() const { return int64_t(s_.num_q_blocks) * p_.batch * heads_; }
 
     bool query_tile(int64_t item, Tile& t) const {
-        const int64_t bh_count = p_.batch * heads_;
-        const int64_t block = s_.num_q_blocks - 1 - item / bh_count;
-        const int64_t bh = item % bh_count;
+        // As dense: consecutive items are query blocks of one (batch, head), so the threads
+        // (and one thread's next item) find that head's K/V in cache; the last query blocks
+        // (the longest causal lists) first.
+        const int64_t block = s_.num_q_blocks - 1 - item % s_.num_q_blocks;
+        const int64_t bh = item / s_.num_q_blocks;
         t.b = bh / heads_;
         t.h = bh % heads_;
         t.hk = t.h / group_;
