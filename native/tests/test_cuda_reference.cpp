@@ -529,6 +529,32 @@ void compare_plans(const PbsCase& c, const HostTensor& q, const HostTensor& k,
         }
 }
 
+// The plan of the same Q, K and options on the CPU and on the GPU (whose outputs are poisoned
+// first), the GPU's downloaded.
+struct PlanPair {
+    HostTensor cpu_perm, cpu_num, cpu_idx, gpu_perm, gpu_num, gpu_idx;
+};
+
+PlanPair plan_on_cpu_and_gpu(HostTensor& q, HostTensor& k, const sa_pbs_options& options, int64_t b, int64_t h,
+                             int64_t s, int64_t nb) {
+    PlanPair r;
+    r.cpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {b, h, s});
+    r.cpu_num = HostTensor::contiguous(SA_DTYPE_I32, {b, h, nb});
+    r.cpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {b, h, nb, nb});
+    REQUIRE_OK(sa_pbs_plan(q.d(), k.d(), &options, r.cpu_perm.d(), r.cpu_num.d(), r.cpu_idx.d()));
+    r.gpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {b, h, s});
+    r.gpu_num = HostTensor::contiguous(SA_DTYPE_I32, {b, h, nb});
+    r.gpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {b, h, nb, nb});
+    for (HostTensor* t : {&r.gpu_perm, &r.gpu_num, &r.gpu_idx})
+        std::memset(t->storage.data(), 0x7f, t->storage.size());
+    DeviceTensor dq(q), dk(k), dperm(r.gpu_perm), dnum(r.gpu_num), didx(r.gpu_idx);
+    REQUIRE_OK(sa_pbs_plan(dq.d(), dk.d(), &options, dperm.d(), dnum.d(), didx.d()));
+    dperm.download(r.gpu_perm);
+    dnum.download(r.gpu_num);
+    didx.download(r.gpu_idx);
+    return r;
+}
+
 }  // namespace
 
 SA_TEST(cuda_pbs_plan_matches_cpu) {
@@ -556,26 +582,15 @@ SA_TEST(cuda_pbs_plan_matches_cpu) {
         options.segment = c.segment;
         options.tau = c.tau;
         options.permute_keys = c.permute_keys;
-        HostTensor cpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, c.s});
-        HostTensor cpu_num = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb});
-        HostTensor cpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb, nb});
-        REQUIRE_OK(sa_pbs_plan(q.d(), k.d(), &options, cpu_perm.d(), cpu_num.d(), cpu_idx.d()));
-
-        HostTensor gpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, c.s});
-        HostTensor gpu_num = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb});
-        HostTensor gpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb, nb});
-        for (HostTensor* t : {&gpu_perm, &gpu_num, &gpu_idx})
-            std::memset(t->storage.data(), 0x7f, t->storage.size());
-        DeviceTensor dq(q), dk(k), dperm(gpu_perm), dnum(gpu_num), didx(gpu_idx);
-        REQUIRE_OK(sa_pbs_plan(dq.d(), dk.d(), &options, dperm.d(), dnum.d(), didx.d()));
-        dperm.download(gpu_perm);
-        dnum.download(gpu_num);
-        didx.download(gpu_idx);
+        PlanPair plans = plan_on_cpu_and_gpu(q, k, options, c.b, c.hq, c.s, nb);
+        HostTensor &cpu_perm = plans.cpu_perm, &cpu_num = plans.cpu_num, &cpu_idx = plans.cpu_idx;
+        HostTensor &gpu_perm = plans.gpu_perm, &gpu_num = plans.gpu_num, &gpu_idx = plans.gpu_idx;
 
         compare_plans(c, q, k, cpu_perm, cpu_num, cpu_idx, gpu_perm, gpu_num, gpu_idx, label);
 
         // The GPU plan drives both the GPU block-sparse kernel and the CPU backend (plans may
         // differ at near ties, compared above).
+        DeviceTensor dperm(gpu_perm), dnum(gpu_num), didx(gpu_idx);
         HostTensor v = random_tensor(c.dtype, {c.b, c.s, c.hkv, c.d});
         HostTensor out = HostTensor::contiguous(c.dtype, {c.b, c.s, c.hq, c.d});
         HostTensor lse = HostTensor::contiguous(SA_DTYPE_F32, {c.b, c.hq, c.s});
@@ -613,20 +628,9 @@ SA_TEST(cuda_pbs_plan_long_sequence_matches_cpu) {
     options.block = c.block;
     options.segment = c.segment;
     options.tau = c.tau;
-    HostTensor cpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, c.s});
-    HostTensor cpu_num = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb});
-    HostTensor cpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb, nb});
-    REQUIRE_OK(sa_pbs_plan(q.d(), k.d(), &options, cpu_perm.d(), cpu_num.d(), cpu_idx.d()));
-    HostTensor gpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, c.s});
-    HostTensor gpu_num = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb});
-    HostTensor gpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {c.b, c.hq, nb, nb});
-    for (HostTensor* t : {&gpu_perm, &gpu_num, &gpu_idx})
-        std::memset(t->storage.data(), 0x7f, t->storage.size());
-    DeviceTensor dq(q), dk(k), dperm(gpu_perm), dnum(gpu_num), didx(gpu_idx);
-    REQUIRE_OK(sa_pbs_plan(dq.d(), dk.d(), &options, dperm.d(), dnum.d(), didx.d()));
-    dperm.download(gpu_perm);
-    dnum.download(gpu_num);
-    didx.download(gpu_idx);
+    PlanPair plans = plan_on_cpu_and_gpu(q, k, options, c.b, c.hq, c.s, nb);
+    HostTensor &cpu_perm = plans.cpu_perm, &cpu_num = plans.cpu_num, &cpu_idx = plans.cpu_idx;
+    HostTensor &gpu_perm = plans.gpu_perm, &gpu_num = plans.gpu_num, &gpu_idx = plans.gpu_idx;
     compare_plans(c, q, k, cpu_perm, cpu_num, cpu_idx, gpu_perm, gpu_num, gpu_idx,
                   "long pbs plan");
 }
@@ -665,20 +669,9 @@ void check_selection_case(const SelectionCase& c, const std::string& label) {
     options.tau = c.tau;
     options.scale = 0.25f;
     options.permute_keys = c.permute_keys;
-    HostTensor cpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, c.s});
-    HostTensor cpu_num = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, nb});
-    HostTensor cpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, nb, nb});
-    REQUIRE_OK(sa_pbs_plan(q.d(), k.d(), &options, cpu_perm.d(), cpu_num.d(), cpu_idx.d()));
-    HostTensor gpu_perm = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, c.s});
-    HostTensor gpu_num = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, nb});
-    HostTensor gpu_idx = HostTensor::contiguous(SA_DTYPE_I32, {1, 1, nb, nb});
-    for (HostTensor* t : {&gpu_perm, &gpu_num, &gpu_idx})
-        std::memset(t->storage.data(), 0x7f, t->storage.size());
-    DeviceTensor dq(q), dk(k), dperm(gpu_perm), dnum(gpu_num), didx(gpu_idx);
-    REQUIRE_OK(sa_pbs_plan(dq.d(), dk.d(), &options, dperm.d(), dnum.d(), didx.d()));
-    dperm.download(gpu_perm);
-    dnum.download(gpu_num);
-    didx.download(gpu_idx);
+    PlanPair plans = plan_on_cpu_and_gpu(q, k, options, 1, 1, c.s, nb);
+    HostTensor &cpu_perm = plans.cpu_perm, &cpu_num = plans.cpu_num, &cpu_idx = plans.cpu_idx;
+    HostTensor &gpu_perm = plans.gpu_perm, &gpu_num = plans.gpu_num, &gpu_idx = plans.gpu_idx;
     // Keys of a block are all alike, so every importance ties and the stable sort keeps the
     // identity: the sink is block 0 and block j holds keys of level c_j.
     for (int64_t t = 0; t < c.s; ++t) {

@@ -133,24 +133,21 @@ __device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, const 
     const int r0 = tid / S::kChunksPerRow, c = tid % S::kChunksPerRow;
     const char* kc = reinterpret_cast<const char*>(k_base + c * 8);
     const char* vc = reinterpret_cast<const char*>(v_base + c * 8);
-    constexpr int64_t kNarrow = int64_t(1) << 30;
-    if (k_stride < kNarrow && v_stride < kNarrow) {
-        const int kb = int(k_stride) * int(sizeof(T)), vb = int(v_stride) * int(sizeof(T));
-#pragma unroll
-        for (int i = 0; i < S::kCount; ++i) {
-            const int r = r0 + i * S::kStep, t = positions[r], row = max(t, 0);
-            common::cp_async_16_zfill(Layout::chunk(sk, r, c), kc + int64_t(row) * kb, t >= 0);
-            common::cp_async_16_zfill(Layout::chunk(sv, r, c), vc + int64_t(row) * vb, t >= 0);
-        }
-    } else {
+    // kb, vb: row strides in bytes, int (one IMAD.WIDE per address) or int64_t.
+    auto copy = [&](auto kb, auto vb) {
 #pragma unroll
         for (int i = 0; i < S::kCount; ++i) {
             const int r = r0 + i * S::kStep, t = positions[r];
             const int64_t row = max(t, 0);
-            common::cp_async_16_zfill(Layout::chunk(sk, r, c), kc + row * k_stride * int64_t(sizeof(T)), t >= 0);
-            common::cp_async_16_zfill(Layout::chunk(sv, r, c), vc + row * v_stride * int64_t(sizeof(T)), t >= 0);
+            common::cp_async_16_zfill(Layout::chunk(sk, r, c), kc + row * kb, t >= 0);
+            common::cp_async_16_zfill(Layout::chunk(sv, r, c), vc + row * vb, t >= 0);
         }
-    }
+    };
+    constexpr int64_t kNarrow = int64_t(1) << 30;
+    if (k_stride < kNarrow && v_stride < kNarrow)
+        copy(int(k_stride) * int(sizeof(T)), int(v_stride) * int(sizeof(T)));
+    else
+        copy(k_stride * int64_t(sizeof(T)), v_stride * int64_t(sizeof(T)));
 }
 
 // load_rows / load_kv for rows that form a RowRun: one address per thread, then increments.
