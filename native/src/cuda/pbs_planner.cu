@@ -68,17 +68,13 @@ __device__ __forceinline__ const T* k_row(const PlanParams& p, int64_t b, int64_
 // ---- Key importance on tensor cores ----------------------------------------------------------
 // A block holds the importance rows of one (head, batch) in shared memory (at most 128: the
 // last `block` query rows) and walks kTcTilesPerBlock tiles of kTcKeys keys, copying tile i+1
-// while it computes tile i; warp w owns rows [16w, 16w + 16), keeps their A fragments in
-// registers from the first tile on, and computes their 16 x kTcKeys scores with mma.sync
-// m16n8k16. Pass 1 folds each row's (max, sum of exp) over the block's
+// while it computes tile i; warp w owns rows [16w, 16w + 16) and computes their 16 x kTcKeys
+// scores with mma.sync m16n8k16. Pass 1 folds each row's (max, sum of exp) over the block's
 // tiles, a warp per row folds those over the blocks in order, and pass 2 recomputes the scores
 // and sums each key's probabilities over the rows. Scores are in log2 units (scale * log2(e)),
 // as on the CPU.
-#ifndef SA_PBS_TILES_PER_BLOCK
-#define SA_PBS_TILES_PER_BLOCK 16
-#endif
 constexpr int kTcKeys = 64;
-constexpr int kTcTilesPerBlock = SA_PBS_TILES_PER_BLOCK;
+constexpr int kTcTilesPerBlock = 8;
 constexpr int kTcRows = 128;
 constexpr int kTcThreads = 256;  // kTcRows / 16 warps
 constexpr float kLog2e = 1.4426950408889634f;
@@ -113,39 +109,30 @@ __device__ __forceinline__ void tc_load_rows(T* tile, int tile_rows, int count, 
     common::cp_async_commit();
 }
 
-// One warp's A fragments of its 16 importance rows (warp*16..), all head-dim steps.
-template <int kDp>
-struct RowFragments {
-    uint32_t a[kDp / 16][4];
-};
-template <typename T, int kDp>
-__device__ __forceinline__ void tc_load_row_fragments(RowFragments<kDp>& q, const T* sQ, int warp, int lane) {
-    constexpr int kLd = kDp + 8;
-    const uint32_t q_lane = common::smem_addr(sQ + (warp * 16 + lane % 16) * kLd + (lane / 16) * 8);
-#pragma unroll
-    for (int kk = 0; kk < kDp / 16; ++kk) common::ldmatrix_x4(q.a[kk], q_lane + 2 * kk * 16);
-}
-
-// One warp's 16 x kTcKeys scores (its rows, all keys of the tile), unscaled. Lane
+// One warp's 16 x kTcKeys scores (rows warp*16.., all keys of the tile), unscaled. Lane
 // (g = lane / 4, t = lane % 4) holds rows g and g + 8, columns nt * 8 + 2t + {0, 1}.
 template <typename T, int kDp>
-__device__ __forceinline__ void tc_warp_scores(float (&acc)[kTcKeys / 8][4], const RowFragments<kDp>& q,
-                                               const T* sK, int lane) {
+__device__ __forceinline__ void tc_warp_scores(float (&acc)[kTcKeys / 8][4], const T* sQ,
+                                               const T* sK, int warp, int lane) {
     constexpr int kLd = kDp + 8;
 #pragma unroll
     for (int nt = 0; nt < kTcKeys / 8; ++nt)
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[nt][e] = 0.f;
+    const uint32_t q_lane =
+        common::smem_addr(sQ + (warp * 16 + lane % 16) * kLd + (lane / 16) * 8);
     const uint32_t k_lane =
         common::smem_addr(sK + ((lane / 16) * 8 + lane % 8) * kLd + ((lane / 8) % 2) * 8);
 #pragma unroll
     for (int kk = 0; kk < kDp / 16; ++kk) {
+        uint32_t a[4];
+        common::ldmatrix_x4(a, q_lane + 2 * kk * 16);
 #pragma unroll
         for (int np = 0; np < kTcKeys / 16; ++np) {
             uint32_t bk[4];
             common::ldmatrix_x4(bk, k_lane + 2 * (np * 16 * kLd + kk * 16));
-            common::mma_m16n8k16<T>(acc[2 * np], q.a[kk], bk[0], bk[1]);
-            common::mma_m16n8k16<T>(acc[2 * np + 1], q.a[kk], bk[2], bk[3]);
+            common::mma_m16n8k16<T>(acc[2 * np], a, bk[0], bk[1]);
+            common::mma_m16n8k16<T>(acc[2 * np + 1], a, bk[2], bk[3]);
         }
     }
 }
@@ -202,12 +189,10 @@ __global__ void __launch_bounds__(kTcThreads) tile_stats_kernel(const PlanParams
     const bool active = warp * 16 < p.last_rows;  // warp-uniform
     const float factor = p.scale * kLog2e;
     float2 run[2] = {make_float2(-INFINITY, 0.f), make_float2(-INFINITY, 0.f)};
-    RowFragments<kDp> q;
-    tc_walk_tiles<T, kDp>(p, tc_smem, b, h, [&](int i, const T* sQ, const T* sK, int keys) {
+    tc_walk_tiles<T, kDp>(p, tc_smem, b, h, [&](int, const T* sQ, const T* sK, int keys) {
         if (!active) return;
-        if (i == 0) tc_load_row_fragments<T, kDp>(q, sQ, warp, lane);
         float acc[kTcKeys / 8][4];
-        tc_warp_scores<T, kDp>(acc, q, sK, lane);
+        tc_warp_scores<T, kDp>(acc, sQ, sK, warp, lane);
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
             float mx = -INFINITY;
@@ -279,13 +264,11 @@ __global__ void __launch_bounds__(kTcThreads) importance_kernel(const PlanParams
         w[half] = 1.f / (p.row_sum[at] * static_cast<float>(p.last_rows));
     }
     const int64_t first = static_cast<int64_t>(blockIdx.x) * kTcTilesPerBlock * kTcKeys;
-    RowFragments<kDp> q;
     tc_walk_tiles<T, kDp>(p, tc_smem, b, h, [&](int i, const T* sQ, const T* sK, int keys) {
         float sums[kTcKeys / 8][2] = {};
         if (active) {
-            if (i == 0) tc_load_row_fragments<T, kDp>(q, sQ, warp, lane);
             float acc[kTcKeys / 8][4];
-            tc_warp_scores<T, kDp>(acc, q, sK, lane);
+            tc_warp_scores<T, kDp>(acc, sQ, sK, warp, lane);
 #pragma unroll
             for (int half = 0; half < 2; ++half)
 #pragma unroll
