@@ -73,8 +73,14 @@ __device__ __forceinline__ const T* k_row(const PlanParams& p, int64_t b, int64_
 // tiles, a warp per row folds those over the blocks in order, and pass 2 recomputes the scores
 // and sums each key's probabilities over the rows. Scores are in log2 units (scale * log2(e)),
 // as on the CPU.
-constexpr int kTcKeys = 64;
-constexpr int kTcTilesPerBlock = 8;
+#ifndef SA_PBS_TC_KEYS
+#define SA_PBS_TC_KEYS 64
+#endif
+#ifndef SA_PBS_TC_TILES
+#define SA_PBS_TC_TILES 8
+#endif
+constexpr int kTcKeys = SA_PBS_TC_KEYS;
+constexpr int kTcTilesPerBlock = SA_PBS_TC_TILES;
 constexpr int kTcRows = 128;
 constexpr int kTcThreads = 256;  // kTcRows / 16 warps
 constexpr float kLog2e = 1.4426950408889634f;
