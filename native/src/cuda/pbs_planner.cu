@@ -65,6 +65,14 @@ __device__ __forceinline__ const T* k_row(const PlanParams& p, int64_t b, int64_
            kv_head * p.k_strides.head;
 }
 
+// Row s of query head h's Q or K is base + s * seq_stride; the kernels find the bases once (the
+// kv head is a 64-bit division) and step rows with one multiply-add.
+struct RowBase {
+    int64_t seq_stride;
+    template <typename T>
+    __device__ __forceinline__ const T* row(const T* base, int64_t s) const { return base + s * seq_stride; }
+};
+
 // ---- Key importance on tensor cores ----------------------------------------------------------
 // A block holds the importance rows of one (head, batch) in shared memory (at most 128: the
 // last `block` query rows) and walks kTcTilesPerBlock tiles of kTcKeys keys, copying tile i+1
@@ -91,22 +99,22 @@ constexpr size_t tc_smem_bytes() {
 }
 
 // Rows [0, count) of a tile_rows-row tile into shared memory (row stride kDp + 8), zero filled
-// past head_dim and past count; cp.async when vector_loads (then committed as one group),
-// element copies otherwise.
+// past head_dim and past count, by the block's kTcThreads threads; cp.async when vector_loads
+// (then committed as one group), element copies otherwise.
 template <typename T, int kDp, typename RowPtr>
 __device__ __forceinline__ void tc_load_rows(T* tile, int tile_rows, int count, int head_dim,
                                              bool vector_loads, RowPtr row_ptr) {
     constexpr int kLd = kDp + 8;
     if (vector_loads) {
         constexpr int kChunks = kDp / 8;
-        for (int c = threadIdx.x; c < tile_rows * kChunks; c += blockDim.x) {
+        for (int c = threadIdx.x; c < tile_rows * kChunks; c += kTcThreads) {
             const int r = c / kChunks, col = (c % kChunks) * 8;
             const bool valid = r < count && col < head_dim;
             const T* src = valid ? row_ptr(r) + col : row_ptr(0);
             common::cp_async_16_zfill(common::smem_addr(tile + r * kLd + col), src, valid);
         }
     } else {
-        for (int e = threadIdx.x; e < tile_rows * kDp; e += blockDim.x) {
+        for (int e = threadIdx.x; e < tile_rows * kDp; e += kTcThreads) {
             const int r = e / kDp, col = e % kDp;
             tile[r * kLd + col] = r < count && col < head_dim ? row_ptr(r)[col]
                                                               : common::from_float<T>(0.f);
@@ -155,15 +163,19 @@ __device__ __forceinline__ void tc_walk_tiles(const PlanParams& p, unsigned char
     const int tiles = static_cast<int>(
         min(static_cast<int64_t>(kTcTilesPerBlock), (p.full_keys - first + kTcKeys - 1) / kTcKeys));
     const int head_dim = static_cast<int>(p.head_dim);
+    const T* k0_row = k_row<T>(p, b, h, 0);
+    const T* q0_row = q_row<T>(p, b, h, p.last_first);
+    const RowBase k_rows{p.k_strides.seq}, q_rows{p.q_strides.seq};
     auto load_keys = [&](int i) {
         const int64_t k0 = first + static_cast<int64_t>(i) * kTcKeys;
         const int keys = static_cast<int>(min(static_cast<int64_t>(kTcKeys), p.full_keys - k0));
+        const T* tile_row = k_rows.row(k0_row, k0);
         tc_load_rows<T, kDp>(sK + (i % 2) * kTcKeys * kLd, kTcKeys, keys, head_dim, p.vector_loads,
-                             [&](int r) { return k_row<T>(p, b, h, k0 + r); });
+                             [&](int r) { return k_rows.row(tile_row, r); });
         return keys;
     };
     tc_load_rows<T, kDp>(sQ, kTcRows, static_cast<int>(p.last_rows), head_dim, p.vector_loads,
-                         [&](int r) { return q_row<T>(p, b, h, p.last_first + r); });
+                         [&](int r) { return q_rows.row(q0_row, r); });
     int keys = load_keys(0);
     for (int i = 0; i < tiles; ++i) {
         int next_keys = 0;
@@ -400,10 +412,13 @@ __global__ void __launch_bounds__(kThreads) block_means_kernel(const PlanParams 
     const int chunks = static_cast<int>(p.head_dim / 8), groups = kThreads / chunks;
     const int group = threadIdx.x / chunks, c = threadIdx.x % chunks;
     float sum_q[8] = {}, sum_k[8] = {};
+    const T* q0_row = q_row<T>(p, b, h, 0) + 8 * c;
+    const T* k0_row = k_row<T>(p, b, h, 0) + 8 * c;
+    const RowBase q_rows{p.q_strides.seq}, k_rows{p.k_strides.seq};
     if (group < groups)
         for (int64_t r = group; r < rows; r += groups) {
-            add8(sum_q, q_row<T>(p, b, h, first + r) + 8 * c, p.vector_loads);
-            add8(sum_k, k_row<T>(p, b, h, perm[first + r]) + 8 * c, p.vector_loads);
+            add8(sum_q, q_rows.row(q0_row, first + r), p.vector_loads);
+            add8(sum_k, k_rows.row(k0_row, perm[first + r]), p.vector_loads);
         }
     if (group < groups)
 #pragma unroll
