@@ -369,6 +369,8 @@ SA_TEST(fast_dense_long_query_tiles_both_paths) {
     const Shape shapes[] = {
         {1, 2, 2, 128, 128, 128, false}, {2, 4, 2, 300, 520, 128, false}, {1, 3, 1, 257, 129, 64, true},
         {2, 2, 2, 1000, 777, 64, false}, {1, 4, 4, 640, 2048, 128, true}, {1, 2, 1, 65, 300, 128, false},
+        // More work tiles than a GPU has multiprocessors: several waves of blocks.
+        {4, 16, 4, 1030, 1030, 128, false},
     };
     uint32_t seed = 900;
     for (int32_t kernel : {int32_t(SA_KERNEL_AUTO), int32_t(SA_KERNEL_PORTABLE)})
@@ -398,4 +400,75 @@ SA_TEST(fast_dense_long_query_tiles_both_paths) {
             c.dim = 128;
             check_fast_matches_reference(c, seed++);
         }
+    // Many sequences, a third of them without queries: many work tiles are empty, between
+    // the ones that run.
+    std::mt19937 lengths(77);
+    DenseCase many;
+    many.dim = 128;
+    many.heads = many.heads_kv = 4;
+    for (int i = 0; i < 90; ++i) {
+        many.lens_q.push_back(i % 3 == 1 ? 0 : int32_t(1 + lengths() % 900));
+        many.lens_k.push_back(int32_t(1 + lengths() % 900));
+    }
+    for (int causal : {0, 1}) {
+        many.causal = causal;
+        check_fast_matches_reference(many, seed++);
+    }
+}
+
+SA_TEST(fast_dense_calls_interleaved_on_two_streams) {
+    SA_REQUIRE_CUDA_DEVICE();
+    // Calls queued on two streams at once, twice each, with no synchronization between them
+    // (each call's scratch and state are per stream). Every output equals the reference's.
+    int32_t covered = 0;
+    REQUIRE_OK(sa_fast_path_covered(SA_OP_DENSE, 0, SA_DTYPE_BF16, 128, &covered));
+    if (!covered) SA_SKIP("skipped: fast dense path not covered on this device");
+    const int64_t B = 2, H = 16, S = 2000, Dm = 128;
+    const size_t elems = size_t(B * S * H * Dm);
+    std::mt19937 rng(4242);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    std::vector<uint16_t> host(elems);
+    DeviceBuffer q(elems * 2), k(elems * 2), v(elems * 2), ref(elems * 2);
+    for (void* dst : {q.ptr, k.ptr, v.ptr}) {
+        for (auto& x : host) x = to_half_bits(normal(rng), SA_DTYPE_BF16);
+        REQUIRE_OK(sa_cuda_memcpy(dst, host.data(), elems * 2, SA_COPY_HOST_TO_DEVICE, nullptr));
+    }
+    const sa_tensor tq = attention_tensor(q.ptr, SA_DTYPE_BF16, false, B, S, H, Dm, false);
+    const sa_tensor tk = attention_tensor(k.ptr, SA_DTYPE_BF16, false, B, S, H, Dm, false);
+    const sa_tensor tv = attention_tensor(v.ptr, SA_DTYPE_BF16, false, B, S, H, Dm, false);
+    void* streams[2] = {nullptr, nullptr};
+    REQUIRE_OK(sa_cuda_stream_create(0, &streams[0]));
+    REQUIRE_OK(sa_cuda_stream_create(0, &streams[1]));
+    DeviceBuffer out0(elems * 2), out1(elems * 2), out2(elems * 2), out3(elems * 2);
+    void* outs[4] = {out0.ptr, out1.ptr, out2.ptr, out3.ptr};
+    for (int causal : {1, 0}) {
+        auto call = [&](void* o, void* stream, int32_t kernel) {
+            sa_tensor to = attention_tensor(o, SA_DTYPE_BF16, false, B, S, H, Dm, false);
+            sa_attention_options opt;
+            sa_attention_options_init(&opt);
+            opt.causal = causal;
+            opt.kernel = kernel;
+            opt.stream = stream;
+            REQUIRE_OK(sa_cuda_memset(o, 0xFF, elems * 2, stream));
+            REQUIRE_OK(sa_dense_forward(&tq, &tk, &tv, &to, nullptr, &opt));
+        };
+        for (int i = 0; i < 4; ++i) call(outs[i], streams[i % 2], SA_KERNEL_AUTO);
+        REQUIRE_OK(sa_cuda_stream_synchronize(streams[0]));
+        REQUIRE_OK(sa_cuda_stream_synchronize(streams[1]));
+        call(ref.ptr, nullptr, SA_KERNEL_REFERENCE);
+        std::vector<uint16_t> hr(elems), ho(elems);
+        REQUIRE_OK(sa_cuda_memcpy(hr.data(), ref.ptr, elems * 2, SA_COPY_DEVICE_TO_HOST, nullptr));
+        for (void* o : outs) {
+            REQUIRE_OK(sa_cuda_memcpy(ho.data(), o, elems * 2, SA_COPY_DEVICE_TO_HOST, nullptr));
+            size_t bad = 0;
+            for (size_t i = 0; i < elems; ++i) {
+                const double d = std::fabs(double(from_half_bits(ho[i], SA_DTYPE_BF16)) -
+                                           double(from_half_bits(hr[i], SA_DTYPE_BF16)));
+                if (!(d <= 3e-2)) ++bad;
+            }
+            CHECK_EQ(bad, size_t(0));
+        }
+    }
+    REQUIRE_OK(sa_cuda_stream_destroy(streams[0]));
+    REQUIRE_OK(sa_cuda_stream_destroy(streams[1]));
 }
