@@ -359,9 +359,11 @@ SA_TEST(fast_dense_gqa_packed_short_queries) {
 
 SA_TEST(fast_dense_long_query_tiles_both_paths) {
     SA_REQUIRE_CUDA_DEVICE();
-    // Query tiles longer than 64 rows: on Hopper builds AUTO runs the wgmma kernel and PORTABLE
-    // the mma.sync one; elsewhere both run mma.sync. Ragged tiles at both ends, several key
-    // tiles, GQA, both layouts, varlen, each dtype and head dim they cover.
+    // Query tiles longer than 64 rows, one split (a split key range runs the mma.sync loop, and
+    // these grids are small enough that the automatic choice would split): on Hopper builds
+    // AUTO runs the wgmma kernel and PORTABLE the mma.sync one; elsewhere both run mma.sync.
+    // Ragged tiles at both ends, several key tiles, GQA, both layouts, varlen, each dtype and
+    // head dim they cover.
     struct Shape {
         int64_t batch, heads, heads_kv, seqlen_q, seqlen_k, dim;
         bool bhsd;
@@ -379,6 +381,7 @@ SA_TEST(fast_dense_long_query_tiles_both_paths) {
                 for (int causal : {0, 1}) {
                     DenseCase c;
                     c.kernel = kernel;
+                    c.splits = 1;
                     c.batch = s.batch;
                     c.heads = s.heads;
                     c.heads_kv = s.heads_kv;
@@ -394,6 +397,7 @@ SA_TEST(fast_dense_long_query_tiles_both_paths) {
         for (int causal : {0, 1}) {
             DenseCase c;
             c.kernel = kernel;
+            c.splits = 1;
             c.lens_q = {300, 1, 0, 129, 700};
             c.lens_k = {300, 500, 7, 64, 1100};
             c.causal = causal;
@@ -405,6 +409,7 @@ SA_TEST(fast_dense_long_query_tiles_both_paths) {
     std::mt19937 lengths(77);
     DenseCase many;
     many.dim = 128;
+    many.splits = 1;
     many.heads = many.heads_kv = 4;
     for (int i = 0; i < 90; ++i) {
         many.lens_q.push_back(i % 3 == 1 ? 0 : int32_t(1 + lengths() % 900));
