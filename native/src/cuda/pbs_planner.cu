@@ -65,14 +65,6 @@ __device__ __forceinline__ const T* k_row(const PlanParams& p, int64_t b, int64_
            kv_head * p.k_strides.head;
 }
 
-// Row s of query head h's Q or K is base + s * seq_stride; the kernels find the bases once (the
-// kv head is a 64-bit division) and step rows with one multiply-add.
-struct RowBase {
-    int64_t seq_stride;
-    template <typename T>
-    __device__ __forceinline__ const T* row(const T* base, int64_t s) const { return base + s * seq_stride; }
-};
-
 // ---- Key importance on tensor cores ----------------------------------------------------------
 // A block holds the importance rows of one (head, batch) in shared memory (at most 128: the
 // last `block` query rows) and walks kTcTilesPerBlock tiles of kTcKeys keys, copying tile i+1
@@ -163,19 +155,20 @@ __device__ __forceinline__ void tc_walk_tiles(const PlanParams& p, unsigned char
     const int tiles = static_cast<int>(
         min(static_cast<int64_t>(kTcTilesPerBlock), (p.full_keys - first + kTcKeys - 1) / kTcKeys));
     const int head_dim = static_cast<int>(p.head_dim);
-    const T* k0_row = k_row<T>(p, b, h, 0);
-    const T* q0_row = q_row<T>(p, b, h, p.last_first);
-    const RowBase k_rows{p.k_strides.seq}, q_rows{p.q_strides.seq};
+    // The head's rows are found once (k_row divides for the kv head); rows step by the stride.
+    const int64_t q_seq = p.q_strides.seq, k_seq = p.k_strides.seq;
+    const T* q_rows = q_row<T>(p, b, h, p.last_first);
+    const T* k_rows = k_row<T>(p, b, h, 0);
     auto load_keys = [&](int i) {
         const int64_t k0 = first + static_cast<int64_t>(i) * kTcKeys;
         const int keys = static_cast<int>(min(static_cast<int64_t>(kTcKeys), p.full_keys - k0));
-        const T* tile_row = k_rows.row(k0_row, k0);
+        const T* tile = k_rows + k0 * k_seq;
         tc_load_rows<T, kDp>(sK + (i % 2) * kTcKeys * kLd, kTcKeys, keys, head_dim, p.vector_loads,
-                             [&](int r) { return k_rows.row(tile_row, r); });
+                             [&](int r) { return tile + r * k_seq; });
         return keys;
     };
     tc_load_rows<T, kDp>(sQ, kTcRows, static_cast<int>(p.last_rows), head_dim, p.vector_loads,
-                         [&](int r) { return q_rows.row(q0_row, r); });
+                         [&](int r) { return q_rows + r * q_seq; });
     int keys = load_keys(0);
     for (int i = 0; i < tiles; ++i) {
         int next_keys = 0;
@@ -412,13 +405,12 @@ __global__ void __launch_bounds__(kThreads) block_means_kernel(const PlanParams 
     const int chunks = static_cast<int>(p.head_dim / 8), groups = kThreads / chunks;
     const int group = threadIdx.x / chunks, c = threadIdx.x % chunks;
     float sum_q[8] = {}, sum_k[8] = {};
-    const T* q0_row = q_row<T>(p, b, h, 0) + 8 * c;
-    const T* k0_row = k_row<T>(p, b, h, 0) + 8 * c;
-    const RowBase q_rows{p.q_strides.seq}, k_rows{p.k_strides.seq};
+    const T* q_rows = q_row<T>(p, b, h, 0) + 8 * c;  // rows step by the stride (one kv-head division)
+    const T* k_rows = k_row<T>(p, b, h, 0) + 8 * c;
     if (group < groups)
         for (int64_t r = group; r < rows; r += groups) {
-            add8(sum_q, q_rows.row(q0_row, first + r), p.vector_loads);
-            add8(sum_k, k_rows.row(k0_row, perm[first + r]), p.vector_loads);
+            add8(sum_q, q_rows + (first + r) * p.q_strides.seq, p.vector_loads);
+            add8(sum_k, k_rows + int64_t(perm[first + r]) * p.k_strides.seq, p.vector_loads);
         }
     if (group < groups)
 #pragma unroll
