@@ -40,6 +40,13 @@ namespace sa::cuda::fast {
 #ifndef SA_SM90_CONSUMER_REGS
 #define SA_SM90_CONSUMER_REGS 216
 #endif
+// Head dim 256: O alone takes 128 registers per consumer thread.
+#ifndef SA_SM90_D256_PRODUCER_REGS
+#define SA_SM90_D256_PRODUCER_REGS 56
+#endif
+#ifndef SA_SM90_D256_CONSUMER_REGS
+#define SA_SM90_D256_CONSUMER_REGS 224
+#endif
 
 // Named barriers of the loop (0 is __syncthreads).
 constexpr int kProducerBarrier = 1;  // the producer warpgroup: fetched tokens stored
@@ -48,14 +55,17 @@ constexpr int kPingPongBarrier = 2;  // 2 + c: consumer c may issue its GEMMs
 template <int D, typename Select>
 struct Sm90Layout {
     // Three ring slots: the producer copies tile j+1 (and j+2 once it is free) while the
-    // consumers run tile j's S and tile j-1's P V.
-    static constexpr int kHeadDim = D, kBlockM = 128, kBlockN = 128, kStages = 3;
+    // consumers run tile j's S and tile j-1's P V. Head dim 256 takes 64-key tiles in two
+    // slots, which is what the shared memory holds beside its 64 KB Q tile.
+    static constexpr bool kWide = D > 128;
+    static constexpr int kHeadDim = D, kBlockM = 128, kBlockN = kWide ? 64 : 128, kStages = kWide ? 2 : 3;
     static constexpr int kConsumers = kBlockM / 64, kConsumerWarps = 4 * kConsumers;
     static constexpr int kProducerThreads = 128, kThreads = kProducerThreads + kConsumers * 128;
     // setmaxnreg: every warp starts with the launch's share of the register file (65536 /
     // kThreads, in steps of 8); the consumers can grow only by what the producer gives up.
     static constexpr int kLaunchRegs = 65536 / kThreads / 8 * 8;
-    static constexpr int kProducerRegs = SA_SM90_PRODUCER_REGS, kConsumerRegs = SA_SM90_CONSUMER_REGS;
+    static constexpr int kProducerRegs = kWide ? SA_SM90_D256_PRODUCER_REGS : SA_SM90_PRODUCER_REGS;
+    static constexpr int kConsumerRegs = kWide ? SA_SM90_D256_CONSUMER_REGS : SA_SM90_CONSUMER_REGS;
     static_assert((kLaunchRegs - kProducerRegs) * kProducerThreads >= (kConsumerRegs - kLaunchRegs) * kConsumers * 128,
                   "the consumers' registers come from the producer");
     static constexpr bool kPingPong = SA_SM90_PINGPONG != 0;

@@ -126,6 +126,11 @@ int choose_splits(int64_t blocks, int64_t key_tiles, int64_t slots) {
 bool use_sm90(const AttentionProblem& p) {
     return p.kernel_choice == SA_KERNEL_AUTO && sm90_head_dim(p.head_dim) && sm90_device(p.device_id);
 }
+// Dense calls also run head dim 256 on the wgmma loop (64-key tiles, sm90_dense.cu).
+bool use_sm90_dense(const AttentionProblem& p) {
+    return p.kernel_choice == SA_KERNEL_AUTO && (sm90_head_dim(p.head_dim) || p.head_dim == 256) &&
+           sm90_device(p.device_id);
+}
 
 Plan dense_plan(const AttentionProblem& p) {
     Plan plan;
@@ -155,9 +160,10 @@ Plan dense_plan(const AttentionProblem& p) {
     }
     // Long query tiles on Hopper go to the wgmma loop unless the caller asked for the portable
     // one; it covers what the split-free, unpacked mma.sync launch covers.
-    if (plan.num_splits == 1 && plan.tile == Sm80Tile::Full && plan.pack_group == 1 && use_sm90(p)) {
+    if (plan.num_splits == 1 && plan.tile == Sm80Tile::Full && plan.pack_group == 1 && use_sm90_dense(p)) {
         plan.sm90 = true;
-        plan.block_m = plan.block_n = kSm90Block;
+        plan.block_m = kSm90Block;
+        plan.block_n = p.head_dim > 128 ? kSm90Block / 2 : kSm90Block;
         plan.num_m_blocks = int((p.seqlen_q + kSm90Block - 1) / kSm90Block);
     }
     if (plan.num_splits > 1) {
@@ -311,6 +317,12 @@ FwdParams make_params(const AttentionProblem& p, const Plan& plan) {
 void launch(const FwdParams& params, const AttentionProblem& p, const Plan& plan) {
     auto stream = static_cast<cudaStream_t>(p.stream);
     if (plan.sm90) {
+        if (p.head_dim == 256) {  // dense families only (plan.cpp's dense_plan)
+            if (plan.family == FamilyKind::DenseCausal)
+                return sm90_run<256, FamilyKind::DenseCausal>(params, p.dtype, p.device_id, stream);
+            if (plan.family == FamilyKind::Dense) return sm90_run<256, FamilyKind::Dense>(params, p.dtype, p.device_id, stream);
+            throw Error(SA_ERROR_INTERNAL, "fast attention: head_dim 256 runs the wgmma loop for dense calls only");
+        }
         if (p.head_dim == 64) return sm90_run_for<64>(params, plan.family, p.dtype, p.device_id, stream);
         return sm90_run_for<128>(params, plan.family, p.dtype, p.device_id, stream);
     }

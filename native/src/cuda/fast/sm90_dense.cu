@@ -1,4 +1,4 @@
-// wgmma dense forward kernels: head dims 64 and 128, fp16 and bf16, causal and not.
+// wgmma dense forward kernels: head dims 64, 128 and 256, fp16 and bf16, causal and not.
 #include "cuda/fast/launch_sm90.cuh"
 
 namespace sa::cuda::fast {
@@ -15,4 +15,6 @@ SA_INSTANTIATE_SM90(64, FamilyKind::Dense)
 SA_INSTANTIATE_SM90(64, FamilyKind::DenseCausal)
 SA_INSTANTIATE_SM90(128, FamilyKind::Dense)
 SA_INSTANTIATE_SM90(128, FamilyKind::DenseCausal)
+SA_INSTANTIATE_SM90(256, FamilyKind::Dense)
+SA_INSTANTIATE_SM90(256, FamilyKind::DenseCausal)
 }  // namespace sa::cuda::fast
