@@ -373,8 +373,9 @@ SA_TEST(fast_dense_long_query_tiles_both_paths) {
         {2, 2, 2, 1000, 777, 64, false}, {1, 4, 4, 640, 2048, 128, true}, {1, 2, 1, 65, 300, 128, false},
         // More work tiles than a GPU has multiprocessors: several waves of blocks.
         {4, 16, 4, 1030, 1030, 128, false},
-        // Head dim 256 (64-key tiles on the wgmma loop), ragged both ways, GQA, both layouts.
-        {1, 2, 2, 300, 520, 256, false}, {1, 2, 1, 257, 700, 256, true},
+        // Head dim 256 (64-key tiles on the wgmma loop), ragged both ways, GQA, both layouts,
+        // and several waves of blocks.
+        {1, 2, 2, 300, 520, 256, false}, {1, 2, 1, 257, 700, 256, true}, {4, 16, 4, 1030, 1030, 256, false},
     };
     uint32_t seed = 900;
     for (int32_t kernel : {int32_t(SA_KERNEL_AUTO), int32_t(SA_KERNEL_PORTABLE)})

@@ -32,7 +32,7 @@ KernelInfo sm80_info(sa_dtype dtype, Sm80Tile tile, int device);
 template <int D, FamilyKind F>
 void sm80_run(const FwdParams& p, sa_dtype dtype, Sm80Tile tile, int device, cudaStream_t stream);
 
-// The wgmma kernels (128 x 128 tiles, no split, no GQA row packing): whether this build holds
+// The wgmma kernels (128 x 128 tiles, 128 x 64 at head dim 256; no split, no GQA row packing): whether this build holds
 // their sm_90a code, and their launch.
 bool sm90_compiled();
 constexpr int kSm90Block = 128;

@@ -1,7 +1,8 @@
 // The forward main loop on Hopper's warpgroup tensor cores (wgmma, sm_90a), written once over
 // a family (families.cuh), as the mma.sync loop is. Warp specialized:
-//  - warpgroup 0 is the producer: it copies Q, then each K/V tile into a 3-slot ring with
-//    cp.async (row addresses from the family: runs, gathered through fetched tokens, or boxes),
+//  - warpgroup 0 is the producer: it copies Q, then each K/V tile into a ring (3 slots; 2 at
+//    head dim 256) with cp.async (row addresses from the family: runs, gathered through
+//    fetched tokens, or boxes),
 //    and signals each slot's mbarrier when its copies land; it gives registers up (setmaxnreg);
 //  - warpgroups 1 and 2 are the consumers: consumer c owns query rows [64c, 64c + 64) of the
 //    128-row tile, waits on a slot's full barrier, and arrives on its empty barrier once both
@@ -56,7 +57,9 @@ template <int D, typename Select>
 struct Sm90Layout {
     // Three ring slots: the producer copies tile j+1 (and j+2 once it is free) while the
     // consumers run tile j's S and tile j-1's P V. Head dim 256 takes 64-key tiles in two
-    // slots, which is what the shared memory holds beside its 64 KB Q tile.
+    // slots, which is what the shared memory holds beside its 64 KB Q tile; there step j holds
+    // both slots (S of tile j, P V of tile j-1), so tile j+1 is copied only once step j ends.
+    // Releasing K and V separately would give that copy back its overlap.
     static constexpr bool kWide = D > 128;
     static constexpr int kHeadDim = D, kBlockM = 128, kBlockN = kWide ? 64 : 128, kStages = kWide ? 2 : 3;
     static constexpr int kConsumers = kBlockM / 64, kConsumerWarps = 4 * kConsumers;
