@@ -6,7 +6,9 @@
 //    and signals each slot's mbarrier when its copies land; it gives registers up (setmaxnreg);
 //  - warpgroups 1 and 2 are the consumers: consumer c owns query rows [64c, 64c + 64) of the
 //    128-row tile, waits on a slot's full barrier, and arrives on its empty barrier once both
-//    GEMMs that read it are done; no block-wide barrier runs in the steady state;
+//    GEMMs that read it are done; no block-wide barrier runs in the steady state. With split
+//    release (two-slot rings) K and V of a slot have barriers of their own: K is released
+//    once S has read it, V once P V has;
 //  - S = Q K^T reads both operands from shared memory, O += P V takes P from registers (the
 //    accumulator layout of S is the A-fragment layout) and V across rows, all in the 128-byte
 //    swizzled layout of common/wgmma.cuh;
@@ -49,6 +51,12 @@ namespace sa::cuda::fast {
 #define SA_SM90_D256_CONSUMER_REGS 224
 #endif
 
+// 1: K and V of a ring slot are copied and released separately at every head dim (the two-slot
+// ring of head dim 256 always does).
+#ifndef SA_SM90_SPLIT_KV
+#define SA_SM90_SPLIT_KV 0
+#endif
+
 // Named barriers of the loop (0 is __syncthreads).
 constexpr int kProducerBarrier = 1;  // the producer warpgroup: fetched tokens stored
 constexpr int kPingPongBarrier = 2;  // 2 + c: consumer c may issue its GEMMs
@@ -58,10 +66,12 @@ struct Sm90Layout {
     // Three ring slots: the producer copies tile j+1 (and j+2 once it is free) while the
     // consumers run tile j's S and tile j-1's P V. Head dim 256 takes 64-key tiles in two
     // slots, which is what the shared memory holds beside its 64 KB Q tile; there step j holds
-    // both slots (S of tile j, P V of tile j-1), so tile j+1 is copied only once step j ends.
-    // Releasing K and V separately would give that copy back its overlap.
+    // both slots (S of tile j, P V of tile j-1), so a slot is released in halves: K of tile j-1
+    // once S of tile j-1 is done (K of tile j+1 is copied under step j), V once P V is.
     static constexpr bool kWide = D > 128;
     static constexpr int kHeadDim = D, kBlockM = 128, kBlockN = kWide ? 64 : 128, kStages = kWide ? 2 : 3;
+    static constexpr bool kSplitRelease = kWide || SA_SM90_SPLIT_KV != 0;
+    static constexpr int kBarriers = 1 + (kSplitRelease ? 4 : 2) * kStages;
     static constexpr int kConsumers = kBlockM / 64, kConsumerWarps = 4 * kConsumers;
     static constexpr int kProducerThreads = 128, kThreads = kProducerThreads + kConsumers * 128;
     // setmaxnreg: every warp starts with the launch's share of the register file (65536 /
@@ -81,7 +91,7 @@ struct Sm90Layout {
     // +1024: the swizzle pattern repeats every 1024 bytes and tiles start on that boundary.
     static constexpr size_t kSmemBytes = 1024 + size_t(kQBytes) + size_t(2 * kStages) * kKvBytes + kPositionBytes;
     static_assert(D % 64 == 0, "the swizzled layout holds 64-column blocks");
-    static_assert(kSmemBytes + 8 * (1 + 2 * kStages) <= 232448, "shared memory per block on sm_90");
+    static_assert(kSmemBytes + 8 * kBarriers <= 232448, "shared memory per block on sm_90");
 };
 
 // S = Q K^T for one key tile: D/16 instructions, both operands from shared memory.
@@ -184,11 +194,16 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     const uint32_t sV = sK + kStages * Lay::kKvBytes;
     int* sPos = reinterpret_cast<int*>(smem_raw + (sV + kStages * Lay::kKvBytes - raw));  // [kStages][kPositionStride]
     constexpr int kPosStride = Lay::kPositionStride;
-    // Barriers: Q landed; slot s holds its tile (full) / was read by both consumers (empty).
-    __shared__ __align__(8) uint64_t bars[1 + 2 * kStages];
+    // Barriers: Q landed; slot s holds its tile (full) / was read by both consumers (empty);
+    // with split release, K and V of the slot each have a full and an empty barrier (the _v
+    // barriers are the K ones otherwise).
+    constexpr bool kSplit = Lay::kSplitRelease;
+    __shared__ __align__(8) uint64_t bars[Lay::kBarriers];
     const uint32_t bar_q = common::smem_addr(&bars[0]);
     auto bar_full = [&](int st) { return bar_q + 8u * uint32_t(1 + st); };
     auto bar_empty = [&](int st) { return bar_q + 8u * uint32_t(1 + kStages + st); };
+    auto bar_full_v = [&](int st) { return kSplit ? bar_q + 8u * uint32_t(1 + 2 * kStages + st) : bar_full(st); };
+    auto bar_empty_v = [&](int st) { return kSplit ? bar_q + 8u * uint32_t(1 + 3 * kStages + st) : bar_empty(st); };
 
     const int tid = threadIdx.x, lane = tid % 32;
     const int wg = common::warpgroup_index();
@@ -207,6 +222,10 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         for (int st = 0; st < kStages; ++st) {
             common::mbarrier_init(bar_full(st), 2 * kLoad);
             common::mbarrier_init(bar_empty(st), Lay::kConsumers * 128);
+            if constexpr (kSplit) {
+                common::mbarrier_init(bar_full_v(st), 2 * kLoad);
+                common::mbarrier_init(bar_empty_v(st), Lay::kConsumers * 128);
+            }
         }
     }
     __syncthreads();  // the only block-wide barrier: the mbarriers are initialized
@@ -250,29 +269,44 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
                 kt = kt_ahead;
                 if (j + 2 < runs) kt_ahead = tile_at(j + 2);
             }
-            if (j >= kStages) {
-                // The slot is free once both consumers released tile j - kStages; the copy of
-                // that tile completed before they could read it, and this thread observes that
-                // completion too (the full barrier's phase for j - kStages, already past) before
-                // it copies into the same bytes again.
-                const uint32_t phase = uint32_t((j / kStages - 1) & 1);
-                common::mbarrier_wait(bar_empty(st), phase);
-                common::mbarrier_wait(bar_full(st), phase);
-            }
+            // The slot (or its K or V half) is free once both consumers released tile
+            // j - kStages from it; the copy of that tile completed before they could read it,
+            // and this thread observes that completion too (the full barrier's phase for
+            // j - kStages, already past) before it copies into the same bytes again.
+            const uint32_t phase = uint32_t((j / kStages - 1) & 1);
+            auto wait_free = [&](uint32_t empty, uint32_t full) {
+                if (j >= kStages) {
+                    common::mbarrier_wait(empty, phase);
+                    common::mbarrier_wait(full, phase);
+                }
+            };
             const uint32_t sk = sK + st * Lay::kKvBytes, sv = sV + st * Lay::kKvBytes;
             int* positions = sPos + st * kPosStride;
             using Rows = Swizzled128Layout<kBN>;
-            if (!by_token) {
-                const RowRun run = none ? RowRun{0, 1, 0} : fam.key_run(kt_now);
-                load_kv_run<kBN, D, kLoad, Rows, Lay::kPositions>(sk, sv, positions, bases.k, bases.v, p.k_seq,
-                                                                   p.v_seq, run, tid);
-            } else {
+            const RowRun run = by_token || none ? RowRun{0, 1, 0} : fam.key_run(kt_now);
+            // K (with V unless split), then V alone when split.
+            auto copy = [&](bool with_k, bool with_v) {
+                if (!by_token)
+                    load_kv_run<kBN, D, kLoad, Rows, Lay::kPositions>(sk, sv, positions, bases.k, bases.v, p.k_seq,
+                                                                       p.v_seq, run, tid, with_k, with_v);
+                else
+                    load_kv_fetched<kBN, D, kLoad, Rows>(sk, sv, positions, bases.k, bases.v, p.k_seq, p.v_seq, tid,
+                                                         with_k, with_v);
+            };
+            wait_free(bar_empty(st), bar_full(st));
+            if (by_token) {
                 store_tokens<kBN>(positions, token, tid);
                 common::named_barrier_sync(kProducerBarrier, kLoad);  // every row's token is stored
-                load_kv_fetched<kBN, D, kLoad, Rows>(sk, sv, positions, bases.k, bases.v, p.k_seq, p.v_seq, tid);
             }
+            copy(true, !kSplit);
             common::cp_async_mbarrier_arrive(bar_full(st));
             common::mbarrier_arrive(bar_full(st));
+            if constexpr (kSplit) {
+                wait_free(bar_empty_v(st), bar_full_v(st));
+                copy(false, true);
+                common::cp_async_mbarrier_arrive(bar_full_v(st));
+                common::mbarrier_arrive(bar_full_v(st));
+            }
         }
         common::cp_async_commit();
         common::cp_async_wait<0>();  // no copy outlives its thread
@@ -314,13 +348,23 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         }
         return true;
     };
-    auto wait_tile = [&](int j) {
+    // K of tile j (with its V unless split) before S; V of tile j before P V (split only).
+    auto wait_k = [&](int j) {
         common::mbarrier_wait(bar_full(j % kStages), uint32_t((j / kStages) & 1));
         common::fence_proxy_async_smem();  // the copies, seen by the tensor cores
     };
-    auto release_tile = [&](int j) {
-        common::mbarrier_arrive(bar_empty(j % kStages));
+    auto wait_v = [&](int j) {
+        if constexpr (kSplit) {
+            common::mbarrier_wait(bar_full_v(j % kStages), uint32_t((j / kStages) & 1));
+            common::fence_proxy_async_smem();
+        }
     };
+    // K of tile j once S and the mask read it (split only); V (the whole slot unless split)
+    // once P V did.
+    auto release_k = [&](int j) {
+        if constexpr (kSplit) common::mbarrier_arrive(bar_empty(j % kStages));
+    };
+    auto release_v = [&](int j) { common::mbarrier_arrive(bar_empty_v(j % kStages)); };
 
     // Descriptors: Q (this warpgroup's 64 rows) and K read along the head dim; V across keys.
     const uint64_t q_desc = common::sw128_desc(sQ + c * 64 * 128, 16, 1024);
@@ -338,7 +382,7 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
 
     // Step 0: S, softmax, P.
     common::mbarrier_wait(bar_q, 0);
-    wait_tile(0);
+    wait_k(0);
     turn_wait();
     common::wgmma_fence();
     issue_qk<T, D, kBM, kBN>(s_acc, q_desc, k_desc0);
@@ -347,6 +391,7 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     common::wgmma_wait<0>();
     common::fence_registers(s_acc);
     if (none || needs_mask(k_cur, 0)) mask_tile<kNT>(s_acc, fam, k_cur, sPos, none, row0, t);
+    release_k(0);
     softmax_tile<kNT>(s_acc, rows, alpha, scale_log2);
     pack_p<T, kNT>(p_pack, s_acc);
     k_cur = k_next;
@@ -356,11 +401,12 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     // its step, and no register of an in-flight wgmma is written in its shadow: P is re-packed
     // and O rescaled only after the wait.
     for (int step = 1; step < runs; ++step) {
-        wait_tile(step);
+        wait_k(step);
         turn_wait();
         common::wgmma_fence();
         issue_qk<T, D, kBM, kBN>(s_acc, q_desc, common::desc_advance(k_desc0, (step % kStages) * Lay::kKvBytes));
         common::wgmma_commit();
+        wait_v(step - 1);
         scale_rows<D>(o_acc, alpha);
         common::wgmma_fence();
         issue_pv<T, D, kBN>(o_acc, p_pack, common::desc_advance(v_desc0, ((step - 1) % kStages) * Lay::kKvBytes));
@@ -370,15 +416,17 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         common::wgmma_wait<1>();  // S of this tile is done
         common::fence_registers(s_acc);
         if (needs_mask(k_cur, step)) mask_tile<kNT>(s_acc, fam, k_cur, sPos + (step % kStages) * kPosStride, false, row0, t);
+        release_k(step);
         softmax_tile<kNT>(s_acc, rows, alpha, scale_log2);
-        common::wgmma_wait<0>();  // P V of the previous tile is done: its slot is free
+        common::wgmma_wait<0>();  // P V of the previous tile is done: its slot (or V half) is free
         common::fence_registers(o_acc);
-        release_tile(step - 1);
+        release_v(step - 1);
         pack_p<T, kNT>(p_pack, s_acc);
         k_cur = k_next;
     }
 
     // The last tile's P V.
+    wait_v(runs - 1);
     scale_rows<D>(o_acc, alpha);
     common::wgmma_fence();
     issue_pv<T, D, kBN>(o_acc, p_pack, common::desc_advance(v_desc0, ((runs - 1) % kStages) * Lay::kKvBytes));

@@ -50,18 +50,25 @@ __device__ __forceinline__ void load_rows(uint32_t smem, const T* base, Offset o
 }
 
 // K and V rows of one key tile (same tokens for both); token(c) is key row c's sequence row
-// or -1. With kPositions the thread of chunk 0 also stores each row's token for the mask.
+// or -1. With kPositions the thread of chunk 0 also stores each row's token for the mask (with
+// the K rows). with_k / with_v (constants at every call) pick the halves to copy: the wgmma loop
+// copies K and V of a tile separately where it releases them separately.
 template <int kRows, int kD, int kThreads, typename Layout, bool kPositions, typename T, typename Token>
 __device__ __forceinline__ void load_kv(uint32_t sk, uint32_t sv, int* positions, const T* k_base, const T* v_base,
-                                        int64_t k_stride, int64_t v_stride, Token token, int tid) {
+                                        int64_t k_stride, int64_t v_stride, Token token, int tid, bool with_k = true,
+                                        bool with_v = true) {
     constexpr int kChunksPerRow = kD / 8;
     auto one = [&](int r, int c) {
         const int t = token(r);
         const bool valid = t >= 0;
-        common::cp_async_16_zfill(Layout::chunk(sk, r, c), valid ? k_base + int64_t(t) * k_stride + c * 8 : k_base, valid);
-        common::cp_async_16_zfill(Layout::chunk(sv, r, c), valid ? v_base + int64_t(t) * v_stride + c * 8 : v_base, valid);
+        if (with_k)
+            common::cp_async_16_zfill(Layout::chunk(sk, r, c), valid ? k_base + int64_t(t) * k_stride + c * 8 : k_base,
+                                      valid);
+        if (with_v)
+            common::cp_async_16_zfill(Layout::chunk(sv, r, c), valid ? v_base + int64_t(t) * v_stride + c * 8 : v_base,
+                                      valid);
         if constexpr (kPositions)
-            if (c == 0) positions[r] = t;
+            if (with_k && c == 0) positions[r] = t;
     };
     if constexpr (kThreads % kChunksPerRow == 0 && kRows % (kThreads / kChunksPerRow) == 0) {
         constexpr int kStep = kThreads / kChunksPerRow;
@@ -124,10 +131,11 @@ __device__ __forceinline__ void tile_token_bounds(const int* positions, int& lo,
 // load_kv from the tokens store_tokens stored: thread tid copies column chunk c of rows
 // r0 + i * kStep (KvRowSplit). A row's address is one multiply-add on its token (an absent row
 // reads row 0 with zero bytes); with row strides below 2^30 elements it is a 32 x 32 -> 64-bit
-// multiply-add on byte offsets.
+// multiply-add on byte offsets. with_k / with_v as for load_kv.
 template <int kRows, int kD, int kThreads, typename Layout, typename T>
 __device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, const int* positions, const T* k_base,
-                                                const T* v_base, int64_t k_stride, int64_t v_stride, int tid) {
+                                                const T* v_base, int64_t k_stride, int64_t v_stride, int tid,
+                                                bool with_k = true, bool with_v = true) {
     using S = KvRowSplit<kRows, kD, kThreads>;
     static_assert(kThreads >= kRows, "store_tokens stores one row per thread");
     const int r0 = tid / S::kChunksPerRow, c = tid % S::kChunksPerRow;
@@ -139,8 +147,8 @@ __device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, const 
         for (int i = 0; i < S::kCount; ++i) {
             const int r = r0 + i * S::kStep, t = positions[r];
             const int64_t row = max(t, 0);
-            common::cp_async_16_zfill(Layout::chunk(sk, r, c), kc + row * kb, t >= 0);
-            common::cp_async_16_zfill(Layout::chunk(sv, r, c), vc + row * vb, t >= 0);
+            if (with_k) common::cp_async_16_zfill(Layout::chunk(sk, r, c), kc + row * kb, t >= 0);
+            if (with_v) common::cp_async_16_zfill(Layout::chunk(sv, r, c), vc + row * vb, t >= 0);
         }
     };
     constexpr int64_t kNarrow = int64_t(1) << 30;
@@ -174,7 +182,8 @@ __device__ __forceinline__ void load_rows_run(uint32_t smem, const T* base, int6
 
 template <int kRows, int kD, int kThreads, typename Layout, bool kPositions, typename T>
 __device__ __forceinline__ void load_kv_run(uint32_t sk, uint32_t sv, int* positions, const T* k_base, const T* v_base,
-                                            int64_t k_stride, int64_t v_stride, RowRun run, int tid) {
+                                            int64_t k_stride, int64_t v_stride, RowRun run, int tid, bool with_k = true,
+                                            bool with_v = true) {
     constexpr int kChunksPerRow = kD / 8;
     if constexpr (kThreads % kChunksPerRow == 0 && kRows % (kThreads / kChunksPerRow) == 0) {
         constexpr int kStep = kThreads / kChunksPerRow;
@@ -187,17 +196,17 @@ __device__ __forceinline__ void load_kv_run(uint32_t sk, uint32_t sv, int* posit
         for (int i = 0; i < kRows / kStep; ++i) {
             const int r = r0 + i * kStep;
             const bool valid = r < run.count;
-            common::cp_async_16_zfill(Layout::chunk(sk, r, c), valid ? ksrc : k_base, valid);
-            common::cp_async_16_zfill(Layout::chunk(sv, r, c), valid ? vsrc : v_base, valid);
+            if (with_k) common::cp_async_16_zfill(Layout::chunk(sk, r, c), valid ? ksrc : k_base, valid);
+            if (with_v) common::cp_async_16_zfill(Layout::chunk(sv, r, c), valid ? vsrc : v_base, valid);
             if constexpr (kPositions)
-                if (c == 0) positions[r] = valid ? run.first + r * run.step : -1;
+                if (with_k && c == 0) positions[r] = valid ? run.first + r * run.step : -1;
             ksrc += k_advance;
             vsrc += v_advance;
         }
     } else {
         load_kv<kRows, kD, kThreads, Layout, kPositions>(
             sk, sv, positions, k_base, v_base, k_stride, v_stride,
-            [&](int r) { return r < run.count ? run.first + r * run.step : -1; }, tid);
+            [&](int r) { return r < run.count ? run.first + r * run.step : -1; }, tid, with_k, with_v);
     }
 }
 
