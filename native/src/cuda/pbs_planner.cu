@@ -391,9 +391,15 @@ __device__ __forceinline__ void add8(float (&acc)[8], const T* src, bool vector_
     }
 }
 
+// Rows per batch of block_means_kernel: a thread reads the permutation entries of this many of
+// its rows, then issues their Q and K loads together (a K row's address waits on its entry).
+#ifndef SA_PBS_MEANS_BATCH
+#define SA_PBS_MEANS_BATCH 4
+#endif
+
 // Mean of the valid query rows of block j and of the permuted keys of block j. Thread
-// (group, c) sums columns [8c, 8c + 8) of rows group, group + groups, ...; the groups are
-// folded in order.
+// (group, c) sums columns [8c, 8c + 8) of rows group, group + groups, ... in that order; the
+// groups are folded in order.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) block_means_kernel(const PlanParams p) {
     __shared__ float part_q[kThreads * 8], part_k[kThreads * 8];
@@ -407,11 +413,44 @@ __global__ void __launch_bounds__(kThreads) block_means_kernel(const PlanParams 
     float sum_q[8] = {}, sum_k[8] = {};
     const T* q_rows = q_row<T>(p, b, h, 0) + 8 * c;  // rows step by the stride (one kv-head division)
     const T* k_rows = k_row<T>(p, b, h, 0) + 8 * c;
-    if (group < groups)
-        for (int64_t r = group; r < rows; r += groups) {
-            add8(sum_q, q_rows + (first + r) * p.q_strides.seq, p.vector_loads);
-            add8(sum_k, k_rows + int64_t(perm[first + r]) * p.k_strides.seq, p.vector_loads);
+    constexpr int kBatch = SA_PBS_MEANS_BATCH;
+    const int mine = group < groups && group < rows ? static_cast<int>((rows - group + groups - 1) / groups) : 0;
+    if (p.vector_loads) {
+        // Batches of rows with no branch between their loads: a row past the end reads the
+        // thread's first row again and adds zeros.
+        for (int i0 = 0; i0 < mine; i0 += kBatch) {
+            int64_t q_at[kBatch], k_at[kBatch];
+#pragma unroll
+            for (int u = 0; u < kBatch; ++u) {
+                const int64_t r = first + group + int64_t(i0 + u < mine ? i0 + u : 0) * groups;
+                q_at[u] = r * p.q_strides.seq;
+                k_at[u] = int64_t(perm[r]) * p.k_strides.seq;
+            }
+            uint4 q_raw[kBatch], k_raw[kBatch];
+#pragma unroll
+            for (int u = 0; u < kBatch; ++u) {
+                q_raw[u] = *reinterpret_cast<const uint4*>(q_rows + q_at[u]);
+                k_raw[u] = *reinterpret_cast<const uint4*>(k_rows + k_at[u]);
+            }
+#pragma unroll
+            for (int u = 0; u < kBatch; ++u) {
+                const bool valid = i0 + u < mine;
+                const T* qv = reinterpret_cast<const T*>(&q_raw[u]);
+                const T* kv = reinterpret_cast<const T*>(&k_raw[u]);
+#pragma unroll
+                for (int x = 0; x < 8; ++x) {
+                    sum_q[x] += valid ? to_float(qv[x]) : 0.f;
+                    sum_k[x] += valid ? to_float(kv[x]) : 0.f;
+                }
+            }
         }
+    } else {
+        for (int i = 0; i < mine; ++i) {
+            const int64_t r = first + group + int64_t(i) * groups;
+            add8(sum_q, q_rows + r * p.q_strides.seq, false);
+            add8(sum_k, k_rows + int64_t(perm[r]) * p.k_strides.seq, false);
+        }
+    }
     if (group < groups)
 #pragma unroll
         for (int x = 0; x < 8; ++x) {
