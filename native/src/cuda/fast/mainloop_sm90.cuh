@@ -52,7 +52,8 @@ namespace sa::cuda::fast {
 #endif
 
 // 1: K and V of a ring slot are copied and released separately at every head dim (the two-slot
-// ring of head dim 256 always does).
+// ring of head dim 256 always does; at 64 and 128 it made key-permuted block-sparse calls
+// 14-18% slower, bench/NOTES.md v10).
 #ifndef SA_SM90_SPLIT_KV
 #define SA_SM90_SPLIT_KV 0
 #endif
