@@ -13,6 +13,7 @@
 #include <string>
 
 #include "cuda/common/mma.cuh"
+#include "cuda/common/softmax.cuh"
 #include "cuda/element.cuh"
 #include "cuda/runtime.h"
 
@@ -72,7 +73,8 @@ __device__ __forceinline__ const T* k_row(const PlanParams& p, int64_t b, int64_
 // scores with mma.sync m16n8k16. Pass 1 folds each row's (max, sum of exp) over the block's
 // tiles, a warp per row folds those over the blocks in order, and pass 2 recomputes the scores
 // and sums each key's probabilities over the rows. Scores are in log2 units (scale * log2(e)),
-// as on the CPU.
+// as on the CPU. The per-score exponentials are ex2.approx (flushing results below 2^-126 to 0;
+// every argument is at most 0); the row-statistic folds use exp2f.
 #ifndef SA_PBS_TC_KEYS
 #define SA_PBS_TC_KEYS 64
 #endif
@@ -204,6 +206,7 @@ __global__ void __launch_bounds__(kTcThreads) tile_stats_kernel(const PlanParams
         if (!active) return;
         float acc[kTcKeys / 8][4];
         tc_warp_scores<T, kDp>(acc, sQ, sK, warp, lane);
+        const bool full = keys == kTcKeys;  // block-uniform: only the last tile is partial
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
             float mx = -INFINITY;
@@ -211,7 +214,7 @@ __global__ void __launch_bounds__(kTcThreads) tile_stats_kernel(const PlanParams
             for (int nt = 0; nt < kTcKeys / 8; ++nt)
 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
-                    const bool valid = nt * 8 + 2 * t + e < keys;
+                    const bool valid = full || nt * 8 + 2 * t + e < keys;
                     acc[nt][2 * half + e] = valid ? acc[nt][2 * half + e] * factor : -INFINITY;
                     mx = fmaxf(mx, acc[nt][2 * half + e]);
                 }
@@ -222,7 +225,7 @@ __global__ void __launch_bounds__(kTcThreads) tile_stats_kernel(const PlanParams
             for (int nt = 0; nt < kTcKeys / 8; ++nt)
 #pragma unroll
                 for (int e = 0; e < 2; ++e)
-                    sum += mx == -INFINITY ? 0.f : exp2f(acc[nt][2 * half + e] - mx);
+                    sum += mx == -INFINITY ? 0.f : common::fast_exp2(acc[nt][2 * half + e] - mx);
             sum += __shfl_xor_sync(0xffffffffu, sum, 1);
             sum += __shfl_xor_sync(0xffffffffu, sum, 2);
             run[half] = combine_stats(run[half], make_float2(mx, sum));
@@ -264,15 +267,15 @@ __global__ void __launch_bounds__(kTcThreads) importance_kernel(const PlanParams
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
     const bool active = warp * 16 < p.last_rows;  // warp-uniform
     const float factor = p.scale * kLog2e;
+    // A row past last_rows (zero filled) gets m = +inf and w = 0: its terms are exp2(-inf) * 0 = 0.
     float m[2], w[2];
-    bool valid[2];
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
         const int row = warp * 16 + g + 8 * half;
-        valid[half] = row < p.last_rows;
-        const int64_t at = bh * p.last_rows + (valid[half] ? row : 0);
-        m[half] = p.row_max[at];
-        w[half] = 1.f / (p.row_sum[at] * static_cast<float>(p.last_rows));
+        const bool valid = row < p.last_rows;
+        const int64_t at = bh * p.last_rows + (valid ? row : 0);
+        m[half] = valid ? p.row_max[at] : INFINITY;
+        w[half] = valid ? 1.f / (p.row_sum[at] * static_cast<float>(p.last_rows)) : 0.f;
     }
     const int64_t first = static_cast<int64_t>(blockIdx.x) * kTcTilesPerBlock * kTcKeys;
     tc_walk_tiles<T, kDp>(p, tc_smem, b, h, [&](int i, const T* sQ, const T* sK, int keys) {
@@ -286,7 +289,7 @@ __global__ void __launch_bounds__(kTcThreads) importance_kernel(const PlanParams
                 for (int nt = 0; nt < kTcKeys / 8; ++nt)
 #pragma unroll
                     for (int e = 0; e < 2; ++e)
-                        sums[nt][e] += valid[half] ? exp2f(acc[nt][2 * half + e] * factor - m[half]) * w[half] : 0.f;
+                        sums[nt][e] += common::fast_exp2(acc[nt][2 * half + e] * factor - m[half]) * w[half];
         }
 #pragma unroll
         for (int nt = 0; nt < kTcKeys / 8; ++nt)
