@@ -58,6 +58,13 @@ namespace sa::cuda::fast {
 #define SA_SM90_SPLIT_KV 0
 #endif
 
+// 1: a gathered or boxed key tile's row tokens reach the threads that copy them by warp
+// shuffles (WarpTokens in tile_load.cuh); 0: through the slot's key positions in shared memory
+// behind a barrier of the producer's warps.
+#ifndef SA_SM90_GATHER_SHUFFLE
+#define SA_SM90_GATHER_SHUFFLE 1
+#endif
+
 // Named barriers of the loop (0 is __syncthreads).
 constexpr int kProducerBarrier = 1;  // the producer warpgroup: fetched tokens stored
 constexpr int kPingPongBarrier = 2;  // 2 + c: consumer c may issue its GEMMs
@@ -258,15 +265,21 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         // row r of tile j + 1 and the list entry of tile j + 2 while tile j is waited for and
         // copied, so no copy waits on device memory or recomputes a row's token.
         const bool by_token = !(Family::kRuns && fam.keys_are_runs());
+        using Warp = WarpTokens<kBN, D, kLoad>;
+        constexpr bool kShuffled = SA_SM90_GATHER_SHUFFLE != 0 && Warp::kApplies;
+        // Shuffled, the consumers still read the slot's tokens where the mask or the tile's
+        // token bounds need them.
+        constexpr bool kStoreTokens = !kShuffled || Lay::kPositions || Family::kFetchAhead;
+        const int fetch_row = kShuffled ? Warp::row(tid) : tid;  // the row whose token this thread reads
         KeyTile kt = tile_at(0);
         KeyTile kt_ahead = runs > 1 ? tile_at(1) : kt;
-        int token_ahead = by_token ? token_of(kt)(tid) : -1;
+        int token_ahead = by_token ? token_of(kt)(fetch_row) : -1;
         for (int j = 0; j < runs; ++j) {
             const int st = j % kStages;
             const int token = token_ahead;
             const KeyTile kt_now = kt;
             if (j + 1 < runs) {
-                if (by_token) token_ahead = token_of(kt_ahead)(tid);
+                if (by_token) token_ahead = token_of(kt_ahead)(fetch_row);
                 kt = kt_ahead;
                 if (j + 2 < runs) kt_ahead = tile_at(j + 2);
             }
@@ -290,14 +303,21 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
                 if (!by_token)
                     load_kv_run<kBN, D, kLoad, Rows, Lay::kPositions>(sk, sv, positions, bases.k, bases.v, p.k_seq,
                                                                        p.v_seq, run, tid, with_k, with_v);
+                else if constexpr (kShuffled)
+                    load_kv_shuffled<kBN, D, kLoad, Rows>(sk, sv, token, bases.k, bases.v, p.k_seq, p.v_seq, tid,
+                                                          with_k, with_v);
                 else
                     load_kv_fetched<kBN, D, kLoad, Rows>(sk, sv, positions, bases.k, bases.v, p.k_seq, p.v_seq, tid,
                                                          with_k, with_v);
             };
             wait_free(bar_empty(st), bar_full(st));
             if (by_token) {
-                store_tokens<kBN>(positions, token, tid);
-                common::named_barrier_sync(kProducerBarrier, kLoad);  // every row's token is stored
+                if constexpr (kShuffled) {
+                    if constexpr (kStoreTokens) store_token_at<kBN>(positions, token, fetch_row, tid);
+                } else {
+                    store_tokens<kBN>(positions, token, tid);
+                    common::named_barrier_sync(kProducerBarrier, kLoad);  // every row's token is stored
+                }
             }
             copy(true, !kSplit);
             common::cp_async_mbarrier_arrive(bar_full(st));

@@ -158,6 +158,61 @@ __device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, const 
         copy(k_stride * int64_t(sizeof(T)), v_stride * int64_t(sizeof(T)));
 }
 
+// Warp-local tokens for load_kv_fetched's row split: each warp copies 32 rows of a 128-row
+// tile (rows G w + g + kStep i, G = 32 / chunks per row, g = lane / chunks per row), so lane
+// G i + g can hold row i's token for its whole warp and the copy takes it by a shuffle, with no
+// shared-memory round trip and no barrier between the producer's warps.
+template <int kRows, int kD, int kThreads>
+struct WarpTokens {
+    using S = KvRowSplit<kRows, kD, kThreads>;
+    static constexpr int kGroups = 32 / S::kChunksPerRow;
+    static constexpr bool kApplies = kRows == kThreads && S::kChunksPerRow <= 32 && S::kCount * kGroups == 32;
+    // The row whose token thread tid fetches.
+    __device__ static int row(int tid) {
+        const int w = tid / 32, l = tid % 32;
+        return kGroups * w + l % kGroups + S::kStep * (l / kGroups);
+    }
+};
+
+// load_kv_fetched with each row's token taken from the lane of its warp that fetched it
+// (WarpTokens); token is this thread's fetched token.
+template <int kRows, int kD, int kThreads, typename Layout, typename T>
+__device__ __forceinline__ void load_kv_shuffled(uint32_t sk, uint32_t sv, int token, const T* k_base,
+                                                 const T* v_base, int64_t k_stride, int64_t v_stride, int tid,
+                                                 bool with_k = true, bool with_v = true) {
+    using S = KvRowSplit<kRows, kD, kThreads>;
+    using W = WarpTokens<kRows, kD, kThreads>;
+    static_assert(W::kApplies, "one warp's rows are its 32 lanes' tokens");
+    const int r0 = tid / S::kChunksPerRow, c = tid % S::kChunksPerRow, g = (tid % 32) / S::kChunksPerRow;
+    const char* kc = reinterpret_cast<const char*>(k_base + c * 8);
+    const char* vc = reinterpret_cast<const char*>(v_base + c * 8);
+    auto copy = [&](auto kb, auto vb) {
+#pragma unroll
+        for (int i = 0; i < S::kCount; ++i) {
+            const int r = r0 + i * S::kStep, t = __shfl_sync(0xffffffffu, token, W::kGroups * i + g);
+            const int64_t row = max(t, 0);
+            if (with_k) common::cp_async_16_zfill(Layout::chunk(sk, r, c), kc + row * kb, t >= 0);
+            if (with_v) common::cp_async_16_zfill(Layout::chunk(sv, r, c), vc + row * vb, t >= 0);
+        }
+    };
+    constexpr int64_t kNarrow = int64_t(1) << 30;
+    if (k_stride < kNarrow && v_stride < kNarrow)
+        copy(int(k_stride) * int(sizeof(T)), int(v_stride) * int(sizeof(T)));
+    else
+        copy(k_stride * int64_t(sizeof(T)), v_stride * int64_t(sizeof(T)));
+}
+
+// store_tokens for a thread that fetched row `row` (WarpTokens) rather than row tid.
+template <int kRows>
+__device__ __forceinline__ void store_token_at(int* positions, int t, int row, int tid) {
+    positions[row] = t;
+    const int lo = __reduce_min_sync(0xffffffffu, t), hi = __reduce_max_sync(0xffffffffu, t);
+    if (tid % 32 == 0) {
+        positions[kRows + 2 * (tid / 32)] = lo;
+        positions[kRows + 2 * (tid / 32) + 1] = hi;
+    }
+}
+
 // load_rows / load_kv for rows that form a RowRun: one address per thread, then increments.
 template <int kRows, int kD, int kThreads, typename Layout, typename T>
 __device__ __forceinline__ void load_rows_run(uint32_t smem, const T* base, int64_t stride, RowRun run, int tid) {
