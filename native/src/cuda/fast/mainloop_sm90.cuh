@@ -66,7 +66,7 @@ namespace sa::cuda::fast {
 #endif
 
 // Named barriers of the loop (0 is __syncthreads).
-constexpr int kProducerBarrier = 1;  // the producer warpgroup: fetched tokens stored
+constexpr int kProducerBarrier = 1;  // the producer warpgroup: fetched tokens stored (unshuffled copies)
 constexpr int kPingPongBarrier = 2;  // 2 + c: consumer c may issue its GEMMs
 
 template <int D, typename Select>
@@ -94,7 +94,8 @@ struct Sm90Layout {
     static constexpr bool kPositions = Select::template At<kBlockM, kBlockN>::kKeyPositions;
     static constexpr int kPositionStride = kTokenSlotInts<kBlockN>;  // ints per ring slot
     // Every ring slot holds its tile's key tokens: the producer computes one row's token per
-    // thread and the copy reads them (a row's 16 copying threads share it).
+    // thread; the copy takes them by warp shuffle (or, where WarpTokens does not apply, reads
+    // them here), and the mask and the tile's token bounds read them here.
     static constexpr size_t kPositionBytes = sizeof(int) * kStages * kPositionStride;
     // +1024: the swizzle pattern repeats every 1024 bytes and tiles start on that boundary.
     static constexpr size_t kSmemBytes = 1024 + size_t(kQBytes) + size_t(2 * kStages) * kKvBytes + kPositionBytes;
@@ -247,8 +248,7 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
     auto tile_at = [&](int j) { return none ? KeyTile{} : fam.key_tile(range.begin + j); };
     auto token_of = [&](const KeyTile& kt) { return [&fam, &kt, none](int c) { return none ? -1 : fam.key_token(kt, c); }; };
     // Families whose key rows come through an index array read each tile's tokens once, one
-    // row per producer thread, into the tile's slot of the key positions; its copy reads them
-    // from shared memory.
+    // row per producer thread, a step ahead of the tile's copy.
     const bool gathered = Family::kFetchAhead && !fam.keys_are_runs();
 
     if (wg == 0) {

@@ -96,8 +96,8 @@ struct KvRowSplit {
 };
 
 // Tokens of a key tile read ahead of its copy, one row per thread: thread r < kRows stores row
-// r's token t in positions[r] (the tile's slot of the key positions in shared memory), where the
-// copy and the mask read it; each warp also stores the least and greatest of its 32 tokens in
+// r's token t in positions[r] (the tile's slot of the key positions in shared memory), where
+// load_kv_fetched and the mask read it; each warp also stores the least and greatest of its 32 tokens in
 // positions[kRows + 2w], positions[kRows + 2w + 1] (tile_token_bounds folds them).
 template <int kRows>
 __device__ __forceinline__ void store_tokens(int* positions, int t, int tid) {
