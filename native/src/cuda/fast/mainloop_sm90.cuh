@@ -58,9 +58,10 @@ namespace sa::cuda::fast {
 #define SA_SM90_SPLIT_KV 0
 #endif
 
-// 1: a gathered or boxed key tile's row tokens reach the threads that copy them by warp
-// shuffles (WarpTokens in tile_load.cuh); 0: through the slot's key positions in shared memory
-// behind a barrier of the producer's warps.
+// 1: a boxed key tile's row tokens (neighborhood families) reach the threads that copy them by
+// warp shuffles (WarpTokens in tile_load.cuh); 0, and always for tokens fetched from an index
+// array: through the slot's key positions in shared memory behind a barrier of the producer's
+// warps.
 #ifndef SA_SM90_GATHER_SHUFFLE
 #define SA_SM90_GATHER_SHUFFLE 1
 #endif
@@ -266,7 +267,11 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         // copied, so no copy waits on device memory or recomputes a row's token.
         const bool by_token = !(Family::kRuns && fam.keys_are_runs());
         using Warp = WarpTokens<kBN, D, kLoad>;
-        constexpr bool kShuffled = SA_SM90_GATHER_SHUFFLE != 0 && Warp::kApplies;
+        // Tokens fetched from an index array (block-sparse) keep the shared-memory hand-off:
+        // compute-sanitizer racecheck reported write-after-write hazards on the shuffled copy
+        // of the head-dim-64 block-sparse kernel (bench/NOTES.md v11); boxed neighborhood
+        // tokens shuffle, racecheck clean.
+        constexpr bool kShuffled = SA_SM90_GATHER_SHUFFLE != 0 && Warp::kApplies && !Family::kFetchAhead;
         // Shuffled, the consumers still read the slot's tokens where the mask or the tile's
         // token bounds need them.
         constexpr bool kStoreTokens = !kShuffled || Lay::kPositions || Family::kFetchAhead;
