@@ -207,7 +207,12 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
     const bool few_queries = rows <= 2;
     // Their fp32 K/V rows are read in place when they fill whole vectors (the GEMM's packed
     // copies pay off only when a tile is reused by many queries).
-    const bool rows_in_place = few_queries && std::is_same<T, float>::value && D == dp;
+    // So are the rows of every tile when fp32 K and V rows lie one after another ([B, H, S, D]
+    // memory): the GEMMs then read them through row pointers, with no copy. Rows a head stride
+    // apart ([B, S, H, D]) fall into a few cache sets and are packed.
+    const bool fp32_rows = std::is_same<T, float>::value && D == dp;
+    const bool contiguous_rows = fp32_rows && p.k_strides.seq == D && p.v_strides.seq == D;
+    const bool rows_in_place = fp32_rows && (few_queries || contiguous_rows);
     for (int32_t r = 0; r < rows; ++r) {
         float* q_row = w.q_rows.data() + (few_queries ? r : 0) * dp;
         widen_row(row_ptr<T>(p.q, p.q_strides, qt.b, qt.row[r], qt.h), q_row, D, q_factor);
@@ -302,9 +307,13 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
         // Unmasked tiles take the softmax's maxima in the GEMM (masked scores could raise
         // them far above the allowed ones).
         if (!masked) std::fill(w.tile_max.begin() + q0, w.tile_max.begin() + q0 + q_pad, neg_inf);
-        tile_gemm<false>(w.st.data() + q0, ld, nullptr, StridedA{w.k.data(), dp},
-                         StridedB{w.qt.data() + q0, ld}, n, q_pad, D,
-                         masked ? nullptr : w.tile_max.data() + q0);
+        float* tile_max = masked ? nullptr : w.tile_max.data() + q0;
+        if (rows_in_place)
+            tile_gemm<false>(w.st.data() + q0, ld, nullptr, RowPointerA{w.k_rows.data()},
+                             StridedB{w.qt.data() + q0, ld}, n, q_pad, D, tile_max);
+        else
+            tile_gemm<false>(w.st.data() + q0, ld, nullptr, StridedA{w.k.data(), dp},
+                             StridedB{w.qt.data() + q0, ld}, n, q_pad, D, tile_max);
         if (masked) {
             for (int32_t j = 0; j < n; ++j) {
                 float* srow = w.st.data() + j * ld;
@@ -314,8 +323,12 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
         }
         online_softmax_step(w, q0, q_pad, n, masked ? nullptr : w.tile_max.data());
         // O = O * alpha + P V, the rescale fused into the accumulator load.
-        tile_gemm<true>(o_acc + q0 * dp, dp, w.alpha.data() + q0, TransposedA{w.st.data() + q0, ld},
-                        StridedB{w.v.data(), dp}, q_rows, dp, n);
+        if (rows_in_place)
+            tile_gemm<true>(o_acc + q0 * dp, dp, w.alpha.data() + q0, TransposedA{w.st.data() + q0, ld},
+                            RowPointerB{w.v_rows.data()}, q_rows, dp, n);
+        else
+            tile_gemm<true>(o_acc + q0 * dp, dp, w.alpha.data() + q0, TransposedA{w.st.data() + q0, ld},
+                            StridedB{w.v.data(), dp}, q_rows, dp, n);
     }
 
     if (part) {
