@@ -195,13 +195,17 @@ pack_cuda_archs() {
   if [ "${major:-0}" -ge 12 ]; then echo "80;90a"; else echo "80;90"; fi
 }
 
-# The packaged native library: its own build dir so the dev build is not replaced.
+# The packaged native library: its own build dir so the dev build is not replaced, or, with
+# SPARSEATTN_PACK_BUILD_DIR, a build tree already configured exactly as the packages need
+# (Release, the same SPARSEATTN_CUDA and CUDA architectures), whose library is reused (CI packs
+# the library its tests ran on instead of compiling the CUDA backend twice).
 build_native_pack() {
-  local dir="$ROOT/build/native-pack" cuda="$SPARSEATTN_CUDA"
+  local dir="${SPARSEATTN_PACK_BUILD_DIR:-$ROOT/build/native-pack}" cuda="$SPARSEATTN_CUDA" archs=""
   local args=(-S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DSPARSEATTN_BUILD_TESTS=OFF -DSPARSEATTN_BUILD_BENCH=OFF)
   if [ "$cuda" != "OFF" ] && command -v nvcc >/dev/null 2>&1; then
     cuda=ON
-    args+=(-DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-$(pack_cuda_archs)}")
+    archs="${CUDA_ARCHS:-$(pack_cuda_archs)}"
+    args+=(-DCMAKE_CUDA_ARCHITECTURES="$archs")
   elif [ "$cuda" = "ON" ]; then
     echo "SPARSEATTN_CUDA=ON but nvcc is not on PATH" >&2; return 1
   else
@@ -209,10 +213,23 @@ build_native_pack() {
   fi
   args+=(-DSPARSEATTN_CUDA="$cuda")
   PACK_CUDA="$cuda"
-  command -v ninja >/dev/null 2>&1 && [ ! -f "$dir/Makefile" ] && args+=(-G Ninja)
-  log "native library for the packages (CUDA $cuda${CUDA_ARCHS:+, archs $CUDA_ARCHS}) in build/native-pack"
-  cmake "${args[@]}" >/dev/null
-  cmake --build "$dir" -j "$JOBS"
+  if [ -n "${SPARSEATTN_PACK_BUILD_DIR:-}" ]; then
+    local cache="$dir/CMakeCache.txt" want
+    [ -f "$cache" ] || { echo "SPARSEATTN_PACK_BUILD_DIR=$dir is not a configured build tree" >&2; return 1; }
+    for want in "CMAKE_BUILD_TYPE=Release" "SPARSEATTN_CUDA=$cuda" ${archs:+"CMAKE_CUDA_ARCHITECTURES=$archs"}; do
+      grep -qx "${want%%=*}:[A-Z]*=${want#*=}" "$cache" || {
+        echo "SPARSEATTN_PACK_BUILD_DIR=$dir is not configured with $want (its cache:" \
+          "$(grep -E "^(CMAKE_BUILD_TYPE|SPARSEATTN_CUDA|CMAKE_CUDA_ARCHITECTURES):" "$cache" | tr '\n' ' '))" >&2
+        return 1; }
+    done
+    log "native library for the packages (CUDA $cuda${archs:+, archs $archs}) from $dir"
+    cmake --build "$dir" -j "$JOBS" --target sparseattn
+  else
+    command -v ninja >/dev/null 2>&1 && [ ! -f "$dir/Makefile" ] && args+=(-G Ninja)
+    log "native library for the packages (CUDA $cuda${archs:+, archs $archs}) in build/native-pack"
+    cmake "${args[@]}" >/dev/null
+    cmake --build "$dir" -j "$JOBS"
+  fi
   PACK_LIB="$dir/native/libsparseattn.so"
   [ -f "$PACK_LIB" ] || { echo "no $PACK_LIB after the build" >&2; return 1; }
   # The package must run on machines with only a driver: the CUDA runtime is linked statically.
@@ -222,9 +239,15 @@ build_native_pack() {
     return 1
   fi
   echo "native dependencies: $(readelf -d "$PACK_LIB" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
-  if [ "$cuda" = ON ] && command -v cuobjdump >/dev/null 2>&1; then
-    echo "device code: $(cuobjdump --list-elf --list-ptx "$PACK_LIB" 2>/dev/null |
-      grep -o 'sm_[0-9a-z]*\.\(cubin\|ptx\)' | sort -u | tr '\n' ' ')"
+  if [ "$cuda" = ON ]; then
+    # A CUDA package must carry device code for every architecture it was asked for.
+    command -v cuobjdump >/dev/null 2>&1 || { echo "cuobjdump (CUDA toolkit) is needed to check the device code" >&2; return 1; }
+    local code arch
+    code="$(cuobjdump --list-elf --list-ptx "$PACK_LIB" 2>/dev/null | grep -o 'sm_[0-9a-z]*\.\(cubin\|ptx\)' | sort -u | tr '\n' ' ')"
+    echo "device code: $code"
+    for arch in ${archs//;/ }; do
+      [[ " $code " == *" sm_${arch}.cubin "* ]] || { echo "$PACK_LIB has no sm_${arch} code (device code: ${code:-none})" >&2; return 1; }
+    done
   fi
 }
 
