@@ -257,8 +257,9 @@ void process_query_tile(const AttentionProblem& p, const Schedule& sched,
             if (allowed == 0) continue;
             masked = allowed != int64_t(rows) * n;
         }
-        // K and V rows are packed contiguously (tensor rows are a head stride apart and would
-        // share a few cache sets); the next tile's rows are prefetched along the way.
+        // K and V rows are packed contiguously (tensor rows a head stride apart would share a
+        // few cache sets) unless they are read in place (rows_in_place); the next tile's rows
+        // are prefetched along the way.
         const int32_t n_next = next ? next->count : 0;
         for (int32_t j = 0; j < n; ++j) {
             const int64_t krow = qt.key_row_base + pos[j];

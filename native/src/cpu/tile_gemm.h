@@ -1,6 +1,6 @@
 // The matrix micro-kernel of the CPU backend: C[M][N] (+)= A[M][K] * B[K][N] as register-blocked
 // outer products. A block of kRowBlock rows by kColVecs vectors of accumulators stays in
-// registers over the whole K loop (6 x 16 floats on AVX2+FMA, 8 x 32 on AVX-512, 4 x 8 on the
+// registers over the whole K loop (6 x 16 floats on AVX2+FMA, 6 x 64 on AVX-512, 4 x 8 on the
 // baseline); each step broadcasts one A element per row and loads kColVecs vectors of B. M is
 // any size (smaller blocks take the remainder rows), N a multiple of kLanes. Operand policies say
 // where A and B live, so tensors are read in place (row pointers) and no tile is transposed.
