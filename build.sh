@@ -10,6 +10,8 @@
 #   gpu-bundle  publish the test executable self-contained for linux-x64 and pack what a GPU
 #               machine needs to build the native library with its own nvcc and run the tests
 #   pack        NuGet packages into artifacts/packages (native library for every GPU from sm_80)
+#   win-x64     SparseAttn.Runtime.win-x64 from Linux: CPU backend cross-compiled with MinGW-w64, its
+#               native tests under Wine, packed CPU ONLY into artifacts/packages
 #   sample      pack, then restore and run samples/HelloAttention from those packages, and
 #               samples/HelloTorch as a fresh app outside the repository (TorchSharp-cpu)
 #   docs        regenerate the API reference docs/api/*.md from the XML doc comments
@@ -251,6 +253,47 @@ build_native_pack() {
   fi
 }
 
+# SparseAttn.Runtime.win-x64 from Linux: the CPU backend cross-compiled with MinGW-w64 (GCC, C++
+# and threads runtimes linked in, so the DLL needs only Windows system DLLs), its native C ABI
+# tests run under Wine where installed, packed CPU ONLY into artifacts/packages. Then
+# SPARSEATTN_RUNTIME_IDS="linux-x64;win-x64" ./build.sh pack makes SparseAttn depend on it.
+verb_win_x64() {
+  local dir="$ROOT/build/native-win-x64" results="$ROOT/build/test-results-win-x64" dll deps d
+  command -v x86_64-w64-mingw32-g++-posix >/dev/null 2>&1 ||
+    { echo "win-x64 needs MinGW-w64 (Debian: apt-get install g++-mingw-w64-x86-64-posix)" >&2; return 1; }
+  log "native library for win-x64 (CPU backend, MinGW-w64) in build/native-win-x64"
+  local args=(-S "$ROOT" -B "$dir" -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/toolchains/mingw-w64-x86_64.cmake"
+              -DCMAKE_BUILD_TYPE=Release -DSPARSEATTN_CUDA=OFF -DSPARSEATTN_BUILD_BENCH=OFF)
+  command -v ninja >/dev/null 2>&1 && [ ! -f "$dir/Makefile" ] && args+=(-G Ninja)
+  cmake "${args[@]}" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+  dll="$dir/bin/sparseattn.dll"
+  [ -f "$dll" ] || { echo "no $dll after the build" >&2; return 1; }
+  deps="$(x86_64-w64-mingw32-objdump -p "$dll" | sed -n 's/.*DLL Name: //p' | tr '\n' ' ')"
+  echo "native dependencies: $deps"
+  for d in $deps; do
+    case "${d,,}" in
+      kernel32.dll|msvcrt.dll|ucrtbase.dll|advapi32.dll|api-ms-win-*) ;;
+      *) echo "$dll depends on $d, which Windows does not ship" >&2; return 1 ;;
+    esac
+  done
+  rm -rf "$results"; mkdir -p "$results"
+  total_p=0 total_f=0 total_s=0
+  if command -v wine >/dev/null 2>&1 && grep -q '^SPARSEATTN_WINE:FILEPATH=/' "$dir/CMakeCache.txt"; then
+    log "native C ABI tests of the win-x64 library under Wine (ctest; output in build/test-results-win-x64/ctest.log)"
+    WINEDEBUG=-all WINEPREFIX="${WINEPREFIX:-$ROOT/build/wine}" run_logged "$results/ctest.log" \
+      ctest --test-dir "$dir" --output-on-failure -j "$JOBS" --output-junit "$results/ctest.xml" || true
+    add_results "ctest (win-x64 under Wine)" "$results/ctest.xml" "$results/ctest.log"
+  else
+    echo "Wine not found: the win-x64 library was built but its tests did not run (Debian: apt-get install wine64)"
+  fi
+  log "SparseAttn.Runtime.win-x64 (CPU ONLY) into artifacts/packages"
+  dotnet pack bindings/SparseAttn.Runtime.win-x64 -c Release -o "$ARTIFACTS/packages" -p:NativeLibraryPath="$dll" \
+    -p:SparseAttnNativeCuda=false
+  echo "$total_p passed, $total_f failed, $total_s skipped"
+  [ "$total_f" -eq 0 ]
+}
+
 # Prints the files of a .nupkg (a zip), one per line.
 list_package() {
   python3 -c 'import sys, zipfile; [print("  " + n) for n in zipfile.ZipFile(sys.argv[1]).namelist()]' "$1"
@@ -419,6 +462,7 @@ case "$verb" in
   gpu-bench) verb_gpu_bench "$@" ;;
   gpu-bundle) verb_gpu_bundle "$@" ;;
   pack) verb_pack "$@" ;;
+  win-x64) verb_win_x64 ;;
   sample) verb_sample "$@" ;;
   docs) verb_docs "$@" ;;
   report) verb_report "$@" ;;

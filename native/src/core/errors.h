@@ -5,22 +5,23 @@
 #include <string>
 #include "backend.h"
 
+// The format checks of the C99 printf the messages are formatted with (MinGW: its own stdio).
+#if defined(__MINGW32__)
+#define SA_PRINTF_FORMAT(f, a) __attribute__((format(gnu_printf, f, a)))
+#elif defined(__GNUC__)
+#define SA_PRINTF_FORMAT(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SA_PRINTF_FORMAT(f, a)
+#endif
+
 namespace sa {
 
 void set_last_error(const char* message) noexcept;
 
 // Throws an invalid-argument sa::Error with a printf-formatted message.
-[[noreturn]] void fail_invalid(const char* format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
+[[noreturn]] void fail_invalid(const char* format, ...) SA_PRINTF_FORMAT(1, 2);
 // Throws an sa::Error of any status with a printf-formatted message.
-[[noreturn]] void fail_status(sa_status status, const char* format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+[[noreturn]] void fail_status(sa_status status, const char* format, ...) SA_PRINTF_FORMAT(2, 3);
 
 void record_exception_bad_alloc() noexcept;
 void record_exception_message(const char* prefix, const char* what) noexcept;
