@@ -117,6 +117,27 @@ SA_TEST(cpu_dense_gqa_and_mqa) {
     run_dense_case(c);
 }
 
+SA_TEST(cpu_dense_rows_read_in_place) {
+    // [B, H, S, D] fp32 memory and head dims of whole vectors at every level: the GEMMs read
+    // the key rows in place; several query and key tiles, GQA, causal and not, decode.
+    DenseCase c;
+    c.bhsd = true;
+    c.B = 1;
+    c.Hq = 4;
+    c.Hkv = 2;
+    c.D = 64;
+    c.Sq = 200;
+    c.Sk = 300;
+    run_dense_case(c);
+    c.causal = true;
+    run_dense_case(c);
+    c.D = 32;
+    c.Sq = 3;
+    run_dense_case(c);
+    c.Sq = 1;
+    run_dense_case(c);
+}
+
 SA_TEST(cpu_dense_strided_bhsd_view) {
     DenseCase c;
     c.bhsd = true;

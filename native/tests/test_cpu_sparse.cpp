@@ -42,13 +42,16 @@ struct NeighborhoodMask {
     }
 };
 
+// kv_bhsd: V in [B, H, S, D] memory like K, so that fp32 key rows lie one after another (the
+// loop then reads them in place).
 void run_neighborhood_case(sa_dtype dtype, const sa_neighborhood_params& params, int64_t B,
-                           int64_t hq, int64_t hkv, int64_t D) {
+                           int64_t hq, int64_t hkv, int64_t D, bool kv_bhsd = false) {
     int64_t S = 1;
     for (int i = 0; i < params.spatial_rank; ++i) S *= params.grid[i];
     HostTensor q = HostTensor::contiguous(dtype, {B, S, hq, D});
     HostTensor k = HostTensor::permuted(dtype, {B, S, hkv, D}, {0, 2, 1, 3});
-    HostTensor v = HostTensor::contiguous(dtype, {B, S, hkv, D});
+    HostTensor v = kv_bhsd ? HostTensor::permuted(dtype, {B, S, hkv, D}, {0, 2, 1, 3})
+                           : HostTensor::contiguous(dtype, {B, S, hkv, D});
     HostTensor out = HostTensor::contiguous(dtype, {B, S, hq, D});
     HostTensor lse = HostTensor::contiguous(SA_DTYPE_F32, {B, hq, S});
     q.fill_random();
@@ -178,6 +181,24 @@ SA_TEST(cpu_gna_key_tiles_of_whole_slices_and_query_runs) {
     run_neighborhood_case(SA_DTYPE_F16, p, 1, 2, 1, 16);
 }
 
+SA_TEST(cpu_gna_rows_read_in_place) {
+    // K and V in [B, H, S, D] fp32 memory with a head dim of whole vectors: key tiles read in
+    // place, 2-D windows (masked tiles, query runs) and a 1-D strided case.
+    sa_neighborhood_params p;
+    sa_neighborhood_params_init(&p, 2);
+    p.grid[0] = 19;
+    p.grid[1] = 26;
+    p.kernel[0] = 7;
+    p.kernel[1] = 5;
+    p.dilation[1] = 2;
+    run_neighborhood_case(SA_DTYPE_F32, p, 1, 4, 2, 64, true);
+    sa_neighborhood_params_init(&p, 1);
+    p.grid[0] = 300;
+    p.kernel[0] = 65;
+    p.stride[0] = 16;
+    run_neighborhood_case(SA_DTYPE_F32, p, 2, 2, 1, 32, true);
+}
+
 SA_TEST(cpu_gna_full_window_equals_dense) {
     // k == L, s == d == 1, non-causal: dense attention.
     sa_neighborhood_params p;
@@ -200,6 +221,7 @@ struct BlockSparseCase {
     bool causal = false, key_perm = true, query_perm = false, full_lists = false;
     bool top_left = false;  // causal alignment t <= i instead of t <= i + S_k - S_q
     bool broadcast_heads = false;
+    bool kv_bhsd = false;  // K and V in [B, H, S, D] memory: fp32 key rows read in place
     sa_dtype dtype = SA_DTYPE_F32;
 };
 
@@ -207,8 +229,12 @@ void run_block_sparse_case(const BlockSparseCase& c) {
     const int64_t nq = (c.Sq + c.block_q - 1) / c.block_q, nk = (c.Sk + c.block_k - 1) / c.block_k;
     const int64_t C = nk, Hl = c.broadcast_heads ? 1 : c.Hq;
     HostTensor q = HostTensor::contiguous(c.dtype, {c.B, c.Sq, c.Hq, c.D});
-    HostTensor k = HostTensor::contiguous(c.dtype, {c.B, c.Sk, c.Hkv, c.D});
-    HostTensor v = HostTensor::contiguous(c.dtype, {c.B, c.Sk, c.Hkv, c.D});
+    auto kv = [&] {
+        return c.kv_bhsd ? HostTensor::permuted(c.dtype, {c.B, c.Sk, c.Hkv, c.D}, {0, 2, 1, 3})
+                         : HostTensor::contiguous(c.dtype, {c.B, c.Sk, c.Hkv, c.D});
+    };
+    HostTensor k = kv();
+    HostTensor v = kv();
     HostTensor out = HostTensor::permuted(c.dtype, {c.B, c.Sq, c.Hq, c.D}, {0, 2, 1, 3});
     HostTensor lse = HostTensor::contiguous(SA_DTYPE_F32, {c.B, c.Hq, c.Sq});
     q.fill_random();
@@ -297,6 +323,25 @@ SA_TEST(cpu_block_sparse_key_permutation) {
     BlockSparseCase c;
     run_block_sparse_case(c);
     c.causal = true;
+    run_block_sparse_case(c);
+}
+
+SA_TEST(cpu_block_sparse_rows_read_in_place) {
+    // fp32 K/V rows one after another in memory, a head dim of whole vectors at every level:
+    // the GEMMs read the rows in place, gathered (key permutation) or not.
+    BlockSparseCase c;
+    c.kv_bhsd = true;
+    c.D = 64;
+    c.Sq = 300;
+    c.Sk = 333;
+    c.block_q = c.block_k = 128;
+    run_block_sparse_case(c);
+    c.key_perm = false;
+    c.causal = true;
+    run_block_sparse_case(c);
+    c.full_lists = true;
+    c.D = 32;
+    c.block_q = c.block_k = 64;
     run_block_sparse_case(c);
 }
 
