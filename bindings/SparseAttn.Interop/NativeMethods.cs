@@ -72,6 +72,14 @@ internal static unsafe partial class NativeMethods
         sa_tensor* lse, sa_neighborhood_params* @params, sa_attention_options* options);
 
     [LibraryImport(LibraryName)]
+    public static partial sa_status sa_neighborhood_forward_extra_kv(sa_tensor* q, sa_tensor* k, sa_tensor* v,
+        sa_tensor* extra_k, sa_tensor* extra_v, sa_tensor* @out, sa_tensor* lse, sa_neighborhood_params* @params,
+        sa_attention_options* options);
+
+    [LibraryImport(LibraryName)]
+    public static partial sa_status sa_neighborhood_extra_kv_workspace_size(sa_tensor* q, nuint* bytes);
+
+    [LibraryImport(LibraryName)]
     public static partial sa_status sa_neighborhood_window(int u, int group_length, int kernel, int stride, int causal,
         int* start, int* end);
 

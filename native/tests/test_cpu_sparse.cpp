@@ -199,6 +199,105 @@ SA_TEST(cpu_gna_rows_read_in_place) {
     run_neighborhood_case(SA_DTYPE_F32, p, 2, 2, 1, 32, true);
 }
 
+namespace {
+
+// Neighborhood attention with additional keys: the reference attends over the window keys and
+// every additional key (a key tensor of S + S_extra rows).
+void run_extra_kv_case(sa_dtype dtype, const sa_neighborhood_params& params, int64_t B, int64_t hq, int64_t hkv,
+                       int64_t hkv_extra, int64_t S_extra, int64_t D, bool with_lse, bool with_workspace) {
+    int64_t S = 1;
+    for (int i = 0; i < params.spatial_rank; ++i) S *= params.grid[i];
+    HostTensor q = HostTensor::contiguous(dtype, {B, S, hq, D});
+    HostTensor k = HostTensor::contiguous(dtype, {B, S, hkv, D});
+    HostTensor v = HostTensor::permuted(dtype, {B, S, hkv, D}, {0, 2, 1, 3});
+    HostTensor ek = HostTensor::contiguous(dtype, {B, S_extra, hkv_extra, D});
+    HostTensor ev = HostTensor::permuted(dtype, {B, S_extra, hkv_extra, D}, {0, 2, 1, 3});
+    HostTensor out = HostTensor::contiguous(dtype, {B, S, hq, D});
+    HostTensor lse = HostTensor::contiguous(SA_DTYPE_F32, {B, hq, S});
+    for (HostTensor* t : {&q, &k, &v, &ek, &ev}) t->fill_random();
+    out.poison();
+    lse.poison();
+    sa_attention_options options;
+    sa_attention_options_init(&options);
+    std::vector<unsigned char> workspace;
+    if (with_workspace) {
+        size_t bytes = 0;
+        REQUIRE_OK(sa_neighborhood_extra_kv_workspace_size(q.d(), &bytes));
+        CHECK(bytes >= static_cast<size_t>(B * S * hq * D) * dtype_bytes(dtype) + 2 * static_cast<size_t>(B * hq * S) * 4);
+        workspace.assign(bytes + 16, 0xAB);
+        options.workspace = workspace.data() + (16 - reinterpret_cast<uintptr_t>(workspace.data()) % 16) % 16;
+        options.workspace_bytes = bytes;
+    }
+    REQUIRE_OK(sa_neighborhood_forward_extra_kv(q.d(), k.d(), v.d(), ek.d(), ev.d(), out.d(),
+                                                with_lse ? lse.d() : nullptr, &params, &options));
+    // Reference: both key sets in one tensor, the group's K/V head for each query head.
+    const int64_t hk_all = hq;  // one K/V head per query head so both GQA ratios map
+    HostTensor k_all = HostTensor::contiguous(dtype, {B, S + S_extra, hk_all, D});
+    HostTensor v_all = HostTensor::contiguous(dtype, {B, S + S_extra, hk_all, D});
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t h = 0; h < hq; ++h)
+            for (int64_t d = 0; d < D; ++d) {
+                for (int64_t j = 0; j < S; ++j) {
+                    k_all.set({b, j, h, d}, k.get({b, j, h / (hq / hkv), d}));
+                    v_all.set({b, j, h, d}, v.get({b, j, h / (hq / hkv), d}));
+                }
+                for (int64_t j = 0; j < S_extra; ++j) {
+                    k_all.set({b, S + j, h, d}, ek.get({b, j, h / (hq / hkv_extra), d}));
+                    v_all.set({b, S + j, h, d}, ev.get({b, j, h / (hq / hkv_extra), d}));
+                }
+            }
+    const NeighborhoodMask mask(params);
+    const Reference ref = reference_attention(q, k_all, v_all, 1.0 / std::sqrt(static_cast<double>(D)),
+                                              [&](int64_t, int64_t, int64_t i, int64_t j) {
+                                                  return j >= S || mask.allows(i, j);
+                                              });
+    CHECK_MATCHES_REFERENCE(ref, out, with_lse ? &lse : nullptr);
+}
+
+}  // namespace
+
+SA_TEST(cpu_gna_additional_keys) {
+    // 2-D windows plus global tokens merged by LSE in one call: GQA on both key sets, with and
+    // without the caller's LSE and workspace; a 1-D causal case with a single extra key.
+    sa_neighborhood_params p;
+    sa_neighborhood_params_init(&p, 2);
+    p.grid[0] = 9;
+    p.grid[1] = 14;
+    p.kernel[0] = 5;
+    p.kernel[1] = 7;
+    p.dilation[1] = 2;
+    run_extra_kv_case(SA_DTYPE_F32, p, 2, 4, 2, 1, 13, 32, true, false);
+    run_extra_kv_case(SA_DTYPE_BF16, p, 1, 4, 4, 2, 40, 64, false, true);
+    sa_neighborhood_params_init(&p, 1);
+    p.grid[0] = 150;
+    p.kernel[0] = 17;
+    p.causal[0] = 1;
+    run_extra_kv_case(SA_DTYPE_F16, p, 1, 2, 1, 1, 1, 16, true, true);
+}
+
+SA_TEST(cpu_gna_additional_keys_errors) {
+    sa_neighborhood_params p;
+    sa_neighborhood_params_init(&p, 1);
+    p.grid[0] = 32;
+    p.kernel[0] = 5;
+    HostTensor q = HostTensor::contiguous(SA_DTYPE_F32, {1, 32, 2, 16});
+    HostTensor k = HostTensor::contiguous(SA_DTYPE_F32, {1, 32, 2, 16});
+    HostTensor ek = HostTensor::contiguous(SA_DTYPE_F32, {1, 4, 2, 8});  // head dim differs
+    HostTensor out = HostTensor::contiguous(SA_DTYPE_F32, {1, 32, 2, 16});
+    sa_attention_options options;
+    sa_attention_options_init(&options);
+    CHECK_ERROR(sa_neighborhood_forward_extra_kv(q.d(), k.d(), k.d(), nullptr, nullptr, out.d(), nullptr, &p, &options),
+                SA_ERROR_INVALID_ARGUMENT, "extra_k");
+    CHECK_ERROR(sa_neighborhood_forward_extra_kv(q.d(), k.d(), k.d(), ek.d(), ek.d(), out.d(), nullptr, &p, &options),
+                SA_ERROR_INVALID_ARGUMENT);
+    // out may not overlap the additional keys.
+    CHECK_ERROR(sa_neighborhood_forward_extra_kv(q.d(), k.d(), k.d(), out.d(), k.d(), out.d(), nullptr, &p, &options),
+                SA_ERROR_INVALID_ARGUMENT);
+    size_t bytes = 0;
+    CHECK_OK(sa_neighborhood_extra_kv_workspace_size(q.d(), &bytes));
+    CHECK_EQ(static_cast<int64_t>(bytes), int64_t(32 * 2 * 16 * 4 / 256 * 256 + 2 * 256));
+}
+
 SA_TEST(cpu_gna_full_window_equals_dense) {
     // k == L, s == d == 1, non-causal: dense attention.
     sa_neighborhood_params p;

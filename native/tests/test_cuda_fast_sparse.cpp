@@ -179,6 +179,58 @@ SA_TEST(fast_neighborhood_matches_cpu) {
         }
 }
 
+// Neighborhood attention with additional keys on the GPU (the window part on the fast loop,
+// the additional keys on the dense kernels, merged by LSE on the stream) against the same call
+// on the CPU; without a device workspace the call is refused.
+SA_TEST(cuda_neighborhood_additional_keys_match_cpu) {
+    SA_REQUIRE_CUDA_DEVICE();
+    sa_neighborhood_params params;
+    sa_neighborhood_params_init(&params, 2);
+    params.grid[0] = 24;
+    params.grid[1] = 20;
+    params.kernel[0] = 7;
+    params.kernel[1] = 5;
+    const int64_t b = 2, s = 24 * 20, hq = 4, hkv = 2, d = 128, s_extra = 77;
+    for (int32_t kernel : {int32_t(SA_KERNEL_AUTO), int32_t(SA_KERNEL_PORTABLE)}) {
+        HostTensor q = random_tensor(SA_DTYPE_BF16, {b, s, hq, d});
+        HostTensor k = random_tensor(SA_DTYPE_BF16, {b, s, hkv, d});
+        HostTensor v = random_tensor(SA_DTYPE_BF16, {b, s, hkv, d});
+        HostTensor ek = random_tensor(SA_DTYPE_BF16, {b, s_extra, 1, d});
+        HostTensor ev = random_tensor(SA_DTYPE_BF16, {b, s_extra, 1, d});
+        HostTensor out = HostTensor::contiguous(SA_DTYPE_BF16, {b, s, hq, d});
+        HostTensor lse = HostTensor::contiguous(SA_DTYPE_F32, {b, hq, s});
+        HostTensor out_gpu = HostTensor::contiguous(SA_DTYPE_BF16, {b, s, hq, d});
+        HostTensor lse_gpu = HostTensor::contiguous(SA_DTYPE_F32, {b, hq, s});
+        sa_attention_options options;
+        sa_attention_options_init(&options);
+        options.kernel = kernel;
+        REQUIRE_OK(sa_neighborhood_forward_extra_kv(q.d(), k.d(), v.d(), ek.d(), ev.d(), out.d(), lse.d(), &params, &options));
+        DeviceTensor dq(q), dk(k), dv(v), dek(ek), dev(ev), dout(out_gpu), dlse(lse_gpu);
+        CHECK_ERROR(sa_neighborhood_forward_extra_kv(dq.d(), dk.d(), dv.d(), dek.d(), dev.d(), dout.d(), dlse.d(),
+                                                     &params, &options),
+                    SA_ERROR_INVALID_ARGUMENT, "workspace");
+        size_t bytes = 0;
+        REQUIRE_OK(sa_neighborhood_extra_kv_workspace_size(dq.d(), &bytes));
+        void* workspace = nullptr;
+        REQUIRE_OK(sa_cuda_malloc(0, bytes, &workspace));
+        options.workspace = workspace;
+        options.workspace_bytes = bytes;
+        out_gpu.poison();
+        lse_gpu.poison();
+        dout.upload(out_gpu);
+        dlse.upload(lse_gpu);
+        const sa_status st = sa_neighborhood_forward_extra_kv(dq.d(), dk.d(), dv.d(), dek.d(), dev.d(), dout.d(),
+                                                              dlse.d(), &params, &options);
+        CHECK_OK(st);
+        CHECK_OK(sa_cuda_device_synchronize(0));
+        sa_cuda_free(0, workspace);
+        dout.download(out_gpu);
+        dlse.download(lse_gpu);
+        CHECK_VIEWS(out_gpu, out, fast_tolerance(SA_DTYPE_BF16), 0.0, std::string("additional keys out") + kernel_label(kernel));
+        CHECK_VIEWS(lse_gpu, lse, 2e-4, 1e-5, std::string("additional keys lse") + kernel_label(kernel));
+    }
+}
+
 // The block-list schedule with a gathered row address reproduces the dense schedule when the
 // lists hold every block and the permutations are the identity: the same loop under two
 // families gives the same causal attention.

@@ -67,6 +67,54 @@ public static unsafe partial class Attention
         NeighborhoodDevice(q, k, v, output, lse, config, options);
     }
 
+    /// <summary>
+    /// Generalized neighborhood attention on the CPU with additional keys and values (global or text
+    /// tokens): every query attends to the keys of its window and to all rows of
+    /// <paramref name="extraKeys"/>, the two parts merged by log-sum-exp in the same native call, so the
+    /// result is attention over their union.
+    /// </summary>
+    /// <typeparam name="T">float, Half or BFloat16.</typeparam>
+    /// <param name="q">Queries [B, S, H_q, D].</param>
+    /// <param name="k">Keys [B, S, H_kv, D].</param>
+    /// <param name="v">Values [B, S, H_kv, D].</param>
+    /// <param name="extraKeys">Additional keys [B, S_extra, H_extra, D], H_extra dividing H_q.</param>
+    /// <param name="extraValues">Additional values [B, S_extra, H_extra, D].</param>
+    /// <param name="output">Result [B, S, H_q, D].</param>
+    /// <param name="config">Grid, window, dilation, stride and causal flags of the window part.</param>
+    /// <param name="options">Scale, threads; null for the defaults.</param>
+    /// <exception cref="ArgumentException">Shapes that do not match, or <see cref="AttentionOptions.Causal"/> set.</exception>
+    public static void NeighborhoodWithExtraKeys<T>(ReadOnlyTensorSpan<T> q, ReadOnlyTensorSpan<T> k, ReadOnlyTensorSpan<T> v,
+        ReadOnlyTensorSpan<T> extraKeys, ReadOnlyTensorSpan<T> extraValues, TensorSpan<T> output, NeighborhoodConfig config,
+        AttentionOptions? options = null) where T : unmanaged
+    {
+        var dtype = ElementTypes.ForDevice<T>(DeviceKind.Cpu);
+        options ??= AttentionOptions.Default;
+        options.Validate(nameof(options));
+        var dims = Validation.Qkvo(new TensorArg(nameof(q), q.Lengths, q.Strides), new TensorArg(nameof(k), k.Lengths, k.Strides),
+            new TensorArg(nameof(v), v.Lengths, v.Strides), new TensorArg(nameof(output), output.Lengths, output.Strides),
+            DeviceKind.Cpu);
+        Validation.Qkvo(new TensorArg(nameof(q), q.Lengths, q.Strides),
+            new TensorArg(nameof(extraKeys), extraKeys.Lengths, extraKeys.Strides),
+            new TensorArg(nameof(extraValues), extraValues.Lengths, extraValues.Strides),
+            new TensorArg(nameof(output), output.Lengths, output.Strides), DeviceKind.Cpu);
+        CheckNeighborhood(config, dims, options);
+        var parameters = config.ToNative();
+        fixed (T* pq = q)
+        fixed (T* pk = k)
+        fixed (T* pv = v)
+        fixed (T* pek = extraKeys)
+        fixed (T* pev = extraValues)
+        fixed (T* po = output)
+        {
+            var t = Descriptors.HostAttention(dtype, pq, q, pk, k, pv, v, po, output, null, default, false);
+            var ek = Descriptors.Host(pek, dtype, extraKeys.Lengths, extraKeys.Strides);
+            var ev = Descriptors.Host(pev, dtype, extraValues.Lengths, extraValues.Strides);
+            var native = options.ToNative();
+            NativeStatus.Check(NativeMethods.sa_neighborhood_forward_extra_kv(&t.Q, &t.K, &t.V, &ek, &ev, &t.Output, null,
+                &parameters, &native), NativeNames.Attention);
+        }
+    }
+
     private static void CheckNeighborhood(NeighborhoodConfig config, AttentionDims dims, AttentionOptions options)
     {
         ArgumentNullException.ThrowIfNull(config);

@@ -262,6 +262,25 @@ SA_API sa_status sa_neighborhood_forward(const sa_tensor* q, const sa_tensor* k,
                                          const sa_neighborhood_params* params,
                                          const sa_attention_options* options);
 
+/* Neighborhood attention with additional keys/values (global or text tokens, NATTEN's
+   additional_keys): every query also attends to all S_extra rows of extra_k/extra_v
+   [B, S_extra, H_kv, D] (H_kv dividing H_q), and out is attention over the union of its window
+   and those keys (lse optional: its log-sum-exp). The two parts are computed by the
+   neighborhood and dense kernels and merged by log-sum-exp in the same call, on
+   options->stream. Scratch: a partial output [B, S, H, D] and two LSEs, in options->workspace
+   when it holds sa_neighborhood_extra_kv_workspace_size bytes (16-byte aligned); host calls
+   without one allocate it, CUDA calls without one fail (the call allocates no device memory).
+   The inner calls run with no workspace: split-KV uses the library's per-stream cache. */
+SA_API sa_status sa_neighborhood_forward_extra_kv(const sa_tensor* q, const sa_tensor* k,
+                                                  const sa_tensor* v, const sa_tensor* extra_k,
+                                                  const sa_tensor* extra_v, sa_tensor* out,
+                                                  sa_tensor* lse,
+                                                  const sa_neighborhood_params* params,
+                                                  const sa_attention_options* options);
+
+/* Bytes of scratch sa_neighborhood_forward_extra_kv needs for queries q [B, S, H, D]. */
+SA_API sa_status sa_neighborhood_extra_kv_workspace_size(const sa_tensor* q, size_t* bytes);
+
 /* Host helper: the window [*start, *end) of keys (local indices within the dilation group)
    seen along one dim by the query with local index `u`, for a group of `group_length` tokens.
    Exposed so every layer shares one rule. */

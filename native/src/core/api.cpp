@@ -2,11 +2,14 @@
 // device, and converts exceptions to a status through guard().
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
+#include <vector>
 
 #include "checked_math.h"
 #include "errors.h"
 #include "neighborhood_tiles.h"
 #include "neighborhood_window.h"
+#include "tensor_checks.h"
 #include "validate.h"
 
 namespace {
@@ -320,6 +323,101 @@ SA_API sa_status sa_neighborhood_forward(const sa_tensor* q, const sa_tensor* k,
         const sa::AttentionProblem p =
             sa::validate_neighborhood(q, k, v, out, lse, params, options);
         dispatch(p, SA_CPU_FN(neighborhood_forward), SA_CUDA_FN(neighborhood_forward));
+    });
+}
+
+namespace {
+
+// Scratch of the additional-keys call for queries [B, S, H, D]: the partial output of the
+// additional keys (the queries' dtype), then the LSEs of both parts, each 256-byte aligned.
+struct ExtraKvScratch {
+    size_t o_bytes = 0, lse_bytes = 0;
+    size_t total() const { return o_bytes + 2 * lse_bytes; }
+};
+
+size_t align256(size_t x) { return (x + 255) / 256 * 256; }
+
+ExtraKvScratch extra_kv_scratch(const sa_tensor* q) {
+    // check_tensor has checked that the tensor's byte extent fits: these products do too.
+    sa::check::check_tensor(q, "q", 4, "[B, S, H, D]");
+    const size_t B = size_t(q->shape[0]), S = size_t(q->shape[1]), H = size_t(q->shape[2]), D = size_t(q->shape[3]);
+    ExtraKvScratch s;
+    s.o_bytes = align256(B * S * H * D * size_t(sa::check::dtype_size(q->dtype)));
+    s.lse_bytes = align256(B * H * S * sizeof(float));
+    return s;
+}
+
+sa_tensor scratch_tensor(void* data, int32_t dtype, const sa_tensor* like, std::initializer_list<int64_t> shape) {
+    sa_tensor t;
+    std::memset(&t, 0, sizeof t);
+    t.data = data;
+    t.dtype = dtype;
+    t.device_type = like->device_type;
+    t.device_id = like->device_id;
+    t.rank = static_cast<int32_t>(shape.size());
+    int64_t stride = 1, i = t.rank - 1;
+    const int64_t* dims = shape.begin();
+    for (; i >= 0; --i) {
+        t.shape[i] = dims[i];
+        t.strides[i] = stride;
+        stride *= dims[i];
+    }
+    return t;
+}
+
+}  // namespace
+
+SA_API sa_status sa_neighborhood_extra_kv_workspace_size(const sa_tensor* q, size_t* bytes) {
+    return sa::guard([&] {
+        require_pointer(bytes, "bytes");
+        *bytes = 0;
+        *bytes = extra_kv_scratch(q).total();
+    });
+}
+
+SA_API sa_status sa_neighborhood_forward_extra_kv(const sa_tensor* q, const sa_tensor* k,
+                                                  const sa_tensor* v, const sa_tensor* extra_k,
+                                                  const sa_tensor* extra_v, sa_tensor* out,
+                                                  sa_tensor* lse,
+                                                  const sa_neighborhood_params* params,
+                                                  const sa_attention_options* options) {
+    return sa::guard([&] {
+        require_pointer(options, "options");
+        if (!sa::check::present(extra_k) || !sa::check::present(extra_v))
+            sa::fail_invalid("extra_k and extra_v are required (sa_neighborhood_forward has no additional keys)");
+        // Both parts validated before anything runs: the window part on out (with the caller's
+        // lse), the additional keys against q and out (shapes, devices, overlaps).
+        sa::validate_neighborhood(q, k, v, out, lse, params, options);
+        sa_attention_options inner = *options;
+        inner.workspace = nullptr;
+        inner.workspace_bytes = 0;
+        sa::validate_dense(q, extra_k, extra_v, out, lse, &inner);
+        const ExtraKvScratch need = extra_kv_scratch(q);
+        std::vector<unsigned char> host;
+        unsigned char* base = static_cast<unsigned char*>(options->workspace);
+        if (base == nullptr || options->workspace_bytes < need.total()) {
+            if (q->device_type != SA_DEVICE_CPU)
+                sa::fail_invalid("options->workspace: a CUDA call with additional keys needs %zu bytes of device "
+                                 "workspace (sa_neighborhood_extra_kv_workspace_size), got %zu",
+                                 need.total(), base == nullptr ? size_t(0) : options->workspace_bytes);
+            host.resize(need.total() + 16);
+            base = host.data();
+        }
+        if (host.empty() && reinterpret_cast<uintptr_t>(base) % 16 != 0)
+            sa::fail_invalid("options->workspace must be 16-byte aligned");
+        base = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(base) + 15) / 16 * 16);
+        const int64_t B = q->shape[0], S = q->shape[1], H = q->shape[2], D = q->shape[3];
+        sa_tensor o2 = scratch_tensor(base, q->dtype, q, {B, S, H, D});
+        sa_tensor lse1 = scratch_tensor(base + need.o_bytes, SA_DTYPE_F32, q, {B, H, S});
+        sa_tensor lse2 = scratch_tensor(base + need.o_bytes + need.lse_bytes, SA_DTYPE_F32, q, {B, H, S});
+        // The window part writes out and lse1, the additional keys o2 and lse2; the merge
+        // rewrites out (and the caller's lse) in place.
+        const sa::AttentionProblem p1 = sa::validate_neighborhood(q, k, v, out, &lse1, params, &inner);
+        const sa::AttentionProblem p2 = sa::validate_dense(q, extra_k, extra_v, &o2, &lse2, &inner);
+        const sa::MergeProblem m = sa::validate_merge(out, &lse1, &o2, &lse2, out, lse, options->stream);
+        dispatch(p1, SA_CPU_FN(neighborhood_forward), SA_CUDA_FN(neighborhood_forward));
+        dispatch(p2, SA_CPU_FN(dense_forward), SA_CUDA_FN(dense_forward));
+        dispatch(m, SA_CPU_FN(lse_merge), SA_CUDA_FN(lse_merge));
     });
 }
 

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using SparseAttn.Tests.Oracle;
 using SparseAttn.Tests.Support;
 
@@ -108,6 +109,56 @@ public class NeighborhoodTests
             spec.ToConfig());
         var pairs = ReferenceNeighborhood.PairMatrix(spec.Dims);
         c.CheckAgainstOracle((_, _, i, j) => pairs[i, j], c.ResolvedScale(0), checkLse: true);
+    }
+
+    [Test]
+    public void AdditionalKeysAreMergedWithTheWindows()
+    {
+        // A 2-D window plus 9 global tokens: the oracle attends over both key sets at once.
+        var spec = new Spec("2d 6x7 k(3,3) d(1,2)", new[] { D(6, 3), D(7, 3, 2) });
+        const int b = 2, hq = 4, hkv = 2, d = 16, extra = 9;
+        int s = ReferenceNeighborhood.TokenCount(spec.Dims);
+        var rng = new Random(TestRandom.SeedFor("gna additional keys"));
+        float[] Fill(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        float[] q = Fill(b * s * hq * d), k = Fill(b * s * hkv * d), v = Fill(b * s * hkv * d);
+        float[] ek = Fill(b * extra * hkv * d), ev = Fill(b * extra * hkv * d);
+        var output = new float[b * s * hq * d];
+        Attention.NeighborhoodWithExtraKeys<float>(new ReadOnlyTensorSpan<float>(q, [b, s, hq, d], default),
+            new ReadOnlyTensorSpan<float>(k, [b, s, hkv, d], default), new ReadOnlyTensorSpan<float>(v, [b, s, hkv, d], default),
+            new ReadOnlyTensorSpan<float>(ek, [b, extra, hkv, d], default), new ReadOnlyTensorSpan<float>(ev, [b, extra, hkv, d], default),
+            new TensorSpan<float>(output, [b, s, hq, d], default), spec.ToConfig());
+
+        // Keys of one sequence: its window keys, then the additional ones.
+        var shape = new AttentionShape(b, s, s + extra, hq, hkv, d);
+        var kAll = new double[shape.KeyCount];
+        var vAll = new double[shape.KeyCount];
+        for (int bi = 0; bi < b; bi++)
+        for (int j = 0; j < s + extra; j++)
+        for (int h = 0; h < hkv; h++)
+        for (int x = 0; x < d; x++)
+        {
+            int src = j < s ? ((bi * s + j) * hkv + h) * d + x : ((bi * extra + j - s) * hkv + h) * d + x;
+            kAll[shape.KIndex(bi, j, h) + x] = j < s ? k[src] : ek[src];
+            vAll[shape.KIndex(bi, j, h) + x] = j < s ? v[src] : ev[src];
+        }
+        var pairs = ReferenceNeighborhood.PairMatrix(spec.Dims);
+        var expected = ReferenceAttention.Attend(q.Select(x => (double)x).ToArray(), kAll, vAll, shape,
+            ReferenceAttention.DefaultScale(d), (_, _, i, j) => j >= s || pairs[i, j]);
+        for (int n = 0; n < output.Length; n++)
+            Assert.That(output[n], Is.EqualTo(expected.Output[n]).Within(1e-5), $"element {n}");
+    }
+
+    [Test]
+    public void AdditionalKeysWithAnotherHeadDimAreRefused()
+    {
+        var config = NeighborhoodConfig.Create1D(8, 3);
+        var q = new float[8 * 2 * 4];
+        var ek = new float[3 * 2 * 2];
+        var output = new float[q.Length];
+        Assert.Throws<ArgumentException>(() => Attention.NeighborhoodWithExtraKeys<float>(
+            new ReadOnlyTensorSpan<float>(q, [1, 8, 2, 4], default), new ReadOnlyTensorSpan<float>(q, [1, 8, 2, 4], default),
+            new ReadOnlyTensorSpan<float>(q, [1, 8, 2, 4], default), new ReadOnlyTensorSpan<float>(ek, [1, 3, 2, 2], default),
+            new ReadOnlyTensorSpan<float>(ek, [1, 3, 2, 2], default), new TensorSpan<float>(output, [1, 8, 2, 4], default), config));
     }
 
     [Test]
