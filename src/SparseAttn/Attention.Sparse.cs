@@ -115,6 +115,59 @@ public static unsafe partial class Attention
         }
     }
 
+    /// <summary>
+    /// Generalized neighborhood attention on the GPU with additional keys and values (global or text
+    /// tokens), as the host overload: the window part on the neighborhood kernels, the additional keys
+    /// on the dense ones, merged by log-sum-exp on the options' stream. The call allocates no device
+    /// memory: its scratch is <paramref name="workspace"/>, at least
+    /// <see cref="NeighborhoodExtraKeysWorkspaceBytes{T}(ICudaTensor{T})"/> bytes on the same device.
+    /// </summary>
+    /// <typeparam name="T">Half or BFloat16.</typeparam>
+    /// <param name="q">Queries [B, S, H_q, D].</param>
+    /// <param name="k">Keys [B, S, H_kv, D].</param>
+    /// <param name="v">Values [B, S, H_kv, D].</param>
+    /// <param name="extraKeys">Additional keys [B, S_extra, H_extra, D], H_extra dividing H_q.</param>
+    /// <param name="extraValues">Additional values [B, S_extra, H_extra, D].</param>
+    /// <param name="output">Result [B, S, H_q, D].</param>
+    /// <param name="workspace">Device scratch of at least <see cref="NeighborhoodExtraKeysWorkspaceBytes{T}(ICudaTensor{T})"/> bytes.</param>
+    /// <param name="config">Grid, window, dilation, stride and causal flags of the window part.</param>
+    /// <param name="options">Scale, stream, kernel choice; null for the defaults.</param>
+    /// <exception cref="ArgumentException">Shapes that do not match, <see cref="AttentionOptions.Causal"/> set, or a workspace too small.</exception>
+    public static void NeighborhoodWithExtraKeys<T>(ICudaTensor<T> q, ICudaTensor<T> k, ICudaTensor<T> v, ICudaTensor<T> extraKeys,
+        ICudaTensor<T> extraValues, ICudaTensor<T> output, ICudaTensor<byte> workspace, NeighborhoodConfig config,
+        AttentionOptions? options = null) where T : unmanaged
+    {
+        var dims = ValidateDevice(q, k, v, output, null, options);
+        ValidateDevice(q, extraKeys, extraValues, output, null, options);
+        Validation.NotNull(workspace, nameof(workspace));
+        options ??= AttentionOptions.Default;
+        CheckNeighborhood(config, dims, options);
+        var dtype = ElementTypes.Native<T>();
+        var parameters = config.ToNative();
+        var t = Descriptors.DeviceAttention(dtype, q, k, v, output, null);
+        var ek = Descriptors.Device(extraKeys, dtype);
+        var ev = Descriptors.Device(extraValues, dtype);
+        var native = options.ToNative();
+        native.workspace = workspace.DataPointer;
+        native.workspace_bytes = (nuint)Shapes.ElementCount(workspace.Lengths);
+        NativeStatus.Check(NativeMethods.sa_neighborhood_forward_extra_kv(&t.Q, &t.K, &t.V, &ek, &ev, &t.Output, null,
+            &parameters, &native), NativeNames.Attention);
+        GC.KeepAlive(workspace);
+    }
+
+    /// <summary>Bytes of device scratch <see cref="NeighborhoodWithExtraKeys{T}(ICudaTensor{T}, ICudaTensor{T}, ICudaTensor{T}, ICudaTensor{T}, ICudaTensor{T}, ICudaTensor{T}, ICudaTensor{byte}, NeighborhoodConfig, AttentionOptions?)"/> needs for queries shaped like <paramref name="q"/>.</summary>
+    /// <typeparam name="T">Half or BFloat16.</typeparam>
+    /// <param name="q">Queries [B, S, H_q, D].</param>
+    /// <returns>The workspace size in bytes.</returns>
+    public static long NeighborhoodExtraKeysWorkspaceBytes<T>(ICudaTensor<T> q) where T : unmanaged
+    {
+        Validation.NotNull(q, nameof(q));
+        var desc = Descriptors.Device(q, ElementTypes.Native<T>());
+        nuint bytes = 0;
+        NativeStatus.Check(NativeMethods.sa_neighborhood_extra_kv_workspace_size(&desc, &bytes), NativeNames.Attention);
+        return (long)bytes;
+    }
+
     private static void CheckNeighborhood(NeighborhoodConfig config, AttentionDims dims, AttentionOptions options)
     {
         ArgumentNullException.ThrowIfNull(config);

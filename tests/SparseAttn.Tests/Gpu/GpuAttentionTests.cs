@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using SparseAttn.Tests.Cpu;
 using SparseAttn.Tests.Oracle;
 using SparseAttn.Tests.Support;
@@ -234,6 +235,35 @@ public class GpuSparseTests : GpuFixture
         Attention.Neighborhood<Half>(cpu.QTensor.ReadOnly, cpu.KTensor.ReadOnly, cpu.VTensor.ReadOnly, cpu.Output.Span, cpu.Lse.Span, config);
         var pairs = ReferenceNeighborhood.PairMatrix(spec.Dims);
         GpuDenseTests.CompareWithCpu(gpu, cpu, (_, _, i, j) => pairs[i, j], gpu.ResolvedScale(0));
+    }
+
+    [Test]
+    public void NeighborhoodWithExtraKeysMatchesCpu()
+    {
+        var config = NeighborhoodConfig.Create2D((12, 10), (5, 3));
+        const int b = 2, s = 120, hq = 4, hkv = 2, d = 64, extra = 21;
+        var rng = new Random(TestRandom.SeedFor("gpu gna additional keys"));
+        Half[] Fill(int n) => Enumerable.Range(0, n).Select(_ => (Half)(rng.NextDouble() * 2 - 1)).ToArray();
+        Half[] q = Fill(b * s * hq * d), k = Fill(b * s * hkv * d), v = Fill(b * s * hkv * d);
+        Half[] ek = Fill(b * extra * d), ev = Fill(b * extra * d);
+        var expected = new Half[q.Length];
+        Attention.NeighborhoodWithExtraKeys<Half>(new ReadOnlyTensorSpan<Half>(q, [b, s, hq, d], default),
+            new ReadOnlyTensorSpan<Half>(k, [b, s, hkv, d], default), new ReadOnlyTensorSpan<Half>(v, [b, s, hkv, d], default),
+            new ReadOnlyTensorSpan<Half>(ek, [b, extra, 1, d], default), new ReadOnlyTensorSpan<Half>(ev, [b, extra, 1, d], default),
+            new TensorSpan<Half>(expected, [b, s, hq, d], default), config);
+        using var dq = CudaTensor<Half>.FromHost(q, [b, s, hq, d]);
+        using var dk = CudaTensor<Half>.FromHost(k, [b, s, hkv, d]);
+        using var dv = CudaTensor<Half>.FromHost(v, [b, s, hkv, d]);
+        using var dek = CudaTensor<Half>.FromHost(ek, [b, extra, 1, d]);
+        using var dev = CudaTensor<Half>.FromHost(ev, [b, extra, 1, d]);
+        using var dout = CudaTensor<Half>.Allocate(0, b, s, hq, d);
+        using var workspace = CudaTensor<byte>.Allocate(0, (nint)Attention.NeighborhoodExtraKeysWorkspaceBytes(dq));
+        using var tooSmall = CudaTensor<byte>.Allocate(0, 256);
+        Assert.Throws<ArgumentException>(() => Attention.NeighborhoodWithExtraKeys(dq, dk, dv, dek, dev, dout, tooSmall, config));
+        Attention.NeighborhoodWithExtraKeys(dq, dk, dv, dek, dev, dout, workspace, config);
+        var got = dout.ToArray();
+        for (int n = 0; n < got.Length; n++)
+            Assert.That((double)got[n], Is.EqualTo((double)expected[n]).Within(4e-3), $"element {n}");
     }
 
     [TestCase(128, 128, false, PermutationKind.None, PermutationKind.None)]
