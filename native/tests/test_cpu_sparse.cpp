@@ -289,7 +289,10 @@ SA_TEST(cpu_gna_additional_keys_errors) {
     CHECK_ERROR(sa_neighborhood_forward_extra_kv(q.d(), k.d(), k.d(), nullptr, nullptr, out.d(), nullptr, &p, &options),
                 SA_ERROR_INVALID_ARGUMENT, "extra_k");
     CHECK_ERROR(sa_neighborhood_forward_extra_kv(q.d(), k.d(), k.d(), ek.d(), ek.d(), out.d(), nullptr, &p, &options),
-                SA_ERROR_INVALID_ARGUMENT);
+                SA_ERROR_INVALID_ARGUMENT, "extra_k");
+    HostTensor ek3 = HostTensor::contiguous(SA_DTYPE_F32, {1, 4, 3, 16});  // 3 heads do not divide 2
+    CHECK_ERROR(sa_neighborhood_forward_extra_kv(q.d(), k.d(), k.d(), ek3.d(), ek3.d(), out.d(), nullptr, &p, &options),
+                SA_ERROR_INVALID_ARGUMENT, "extra_k", "heads");
     // out may not overlap the additional keys.
     CHECK_ERROR(sa_neighborhood_forward_extra_kv(q.d(), k.d(), k.d(), out.d(), k.d(), out.d(), nullptr, &p, &options),
                 SA_ERROR_INVALID_ARGUMENT);

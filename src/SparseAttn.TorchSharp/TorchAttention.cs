@@ -220,6 +220,60 @@ public static class TorchAttention
         return Complete(output, () => Neighborhood(q, k, v, output, config, null, options, layout));
     }
 
+    /// <summary>
+    /// Generalized neighborhood attention with additional keys and values (global or text tokens) into
+    /// <paramref name="output"/>: every query attends to the keys of its window and to all of
+    /// <paramref name="extraKeys"/>, merged by log-sum-exp in one native call. CUDA tensors need
+    /// <paramref name="workspace"/>: a byte tensor on the same device of at least
+    /// <see cref="NeighborhoodExtraKeysWorkspaceBytes"/> bytes, kept alive by the caller until the stream
+    /// has run the call (the call allocates nothing).
+    /// </summary>
+    /// <param name="q">Queries [B, H_q, S, D] (torch's order, the default; [B, S, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
+    /// <param name="k">Keys [B, H_kv, S, D] in the layout.</param>
+    /// <param name="v">Values [B, H_kv, S, D] in the layout.</param>
+    /// <param name="extraKeys">Additional keys [B, H_extra, S_extra, D] in the layout, H_extra dividing H_q.</param>
+    /// <param name="extraValues">Additional values [B, H_extra, S_extra, D] in the layout.</param>
+    /// <param name="output">Result, shaped like <paramref name="q"/>.</param>
+    /// <param name="config">Grid, window, dilation, stride and causal flags of the window part.</param>
+    /// <param name="options">Scale, stream, kernel choice.</param>
+    /// <param name="layout">Order of the dimensions (default: torch's [B, H, S, D]) of every tensor.</param>
+    /// <param name="workspace">CUDA only: uint8 scratch on the device of <paramref name="q"/>.</param>
+    /// <exception cref="ArgumentException">Shapes, dtypes or devices that do not match, or a CUDA call without a large enough workspace.</exception>
+    public static void NeighborhoodWithExtraKeys(Tensor q, Tensor k, Tensor v, Tensor extraKeys, Tensor extraValues, Tensor output,
+        NeighborhoodConfig config, AttentionOptions? options = null, TensorLayout layout = TensorLayout.BHSD, Tensor? workspace = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var args = AttentionArgs.Bind(q, k, v, output, null, layout);
+        var extra = AttentionArgs.Bind(q, extraKeys, extraValues, output, null, layout);
+        TensorBinding? scratch = null;
+        if (args.Q.Device == DeviceKind.Cuda)
+        {
+            if (workspace is null)
+                throw new ArgumentException("CUDA tensors need a workspace of NeighborhoodExtraKeysWorkspaceBytes(q) bytes", nameof(workspace));
+            scratch = TensorBinding.Bind(workspace, nameof(workspace), ElementKinds.Any);
+            scratch.SameDevice(args.Q);
+        }
+        Dispatch(args, new NeighborhoodExtraCall(args, extra, scratch, config, options));
+        GC.KeepAlive(extra);
+        GC.KeepAlive(scratch);
+    }
+
+    /// <summary>Bytes of CUDA workspace <see cref="NeighborhoodWithExtraKeys"/> needs for queries <paramref name="q"/>.</summary>
+    /// <param name="q">Queries [B, H_q, S, D] (or [B, S, H_q, D] with <see cref="TensorLayout.BSHD"/>).</param>
+    /// <param name="layout">Order of the dimensions of <paramref name="q"/>.</param>
+    /// <returns>The workspace size in bytes.</returns>
+    public static long NeighborhoodExtraKeysWorkspaceBytes(Tensor q, TensorLayout layout = TensorLayout.BHSD)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        CheckLayout(layout);
+        long elements = q.shape.Aggregate(1L, (x, y) => x * y);
+        long heads = q.shape.Length == 4 ? (layout == TensorLayout.BHSD ? q.shape[1] : q.shape[2]) : 0;
+        long tokens = q.shape.Length == 4 ? (layout == TensorLayout.BHSD ? q.shape[2] : q.shape[1]) : 0;
+        if (q.shape.Length != 4) throw new ArgumentException($"q must have 4 dimensions, got {q.shape.Length}", nameof(q));
+        static long Align(long x) => (x + 255) / 256 * 256;
+        return Align(elements * q.ElementSize) + 2 * Align(q.shape[0] * heads * tokens * sizeof(float));
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Block-sparse attention
     // ---------------------------------------------------------------------------------------------
@@ -601,6 +655,20 @@ public static class TorchAttention
             GC.KeepAlive(lse2);
             GC.KeepAlive(output);
             GC.KeepAlive(lseOut);
+        }
+    }
+
+    private sealed class NeighborhoodExtraCall(AttentionArgs a, AttentionArgs extra, TensorBinding? scratch, NeighborhoodConfig config,
+        AttentionOptions? options) : ITypedCall
+    {
+        public void Host<T>() where T : unmanaged =>
+            Attention.NeighborhoodWithExtraKeys(a.Q.ReadOnly<T>(), a.K.ReadOnly<T>(), a.V.ReadOnly<T>(), extra.K.ReadOnly<T>(),
+                extra.V.ReadOnly<T>(), a.Output.Writable<T>(), config, options);
+
+        public void Device<T>() where T : unmanaged
+        {
+            Attention.NeighborhoodWithExtraKeys(a.Q.DeviceView<T>(), a.K.DeviceView<T>(), a.V.DeviceView<T>(), extra.K.DeviceView<T>(),
+                extra.V.DeviceView<T>(), a.Output.DeviceView<T>(), scratch!.DeviceView<byte>(), config, options);
         }
     }
 

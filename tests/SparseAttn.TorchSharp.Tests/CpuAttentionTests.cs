@@ -270,6 +270,27 @@ public class CpuAttentionTests
         AssertClose(lse, Lse(q, k, mask), Float32Tolerance, "neighborhood LSE");
     }
 
+    [Test]
+    public void NeighborhoodWithExtraKeysMatchesTorchOverBothKeySets()
+    {
+        var config = NeighborhoodConfig.Create2D((6, 7), (3, 5), stride: (1, 2));
+        var s = config.SequenceLength;
+        const int extra = 5;
+        var q = Random(ScalarType.Float32, 2, 4, s, 32);
+        var k = Random(ScalarType.Float32, 2, 2, s, 32);
+        var v = Random(ScalarType.Float32, 2, 2, s, 32);
+        var ek = Random(ScalarType.Float32, 2, 2, extra, 32);
+        var ev = Random(ScalarType.Float32, 2, 2, extra, 32);
+        var output = torch.empty_like(q);
+
+        TorchAttention.NeighborhoodWithExtraKeys(q, k, v, ek, ev, output, config);
+
+        // Torch over the window keys and the additional keys at once: the window mask, then every extra key allowed.
+        var mask = torch.cat(new[] { NeighborhoodMask(config), torch.ones(s, extra, ScalarType.Bool) }, 1);
+        var expected = Sdpa(q, torch.cat(new[] { k, ek }, 2), torch.cat(new[] { v, ev }, 2), mask);
+        AssertClose(output, expected, Float32Tolerance, "neighborhood with additional keys");
+    }
+
     [TestCase(200, 64, false, TestName = "Block-sparse S=200 blocks of 64")]
     [TestCase(200, 64, true, TestName = "Block-sparse S=200 blocks of 64, causal")]
     [TestCase(300, 128, true, TestName = "Block-sparse S=300 blocks of 128, causal")]

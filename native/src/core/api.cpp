@@ -386,8 +386,25 @@ SA_API sa_status sa_neighborhood_forward_extra_kv(const sa_tensor* q, const sa_t
         if (!sa::check::present(extra_k) || !sa::check::present(extra_v))
             sa::fail_invalid("extra_k and extra_v are required (sa_neighborhood_forward has no additional keys)");
         // Both parts validated before anything runs: the window part on out (with the caller's
-        // lse), the additional keys against q and out (shapes, devices, overlaps).
+        // lse), the additional keys against q and out (shapes, devices, overlaps), first under
+        // their own names.
         sa::validate_neighborhood(q, k, v, out, lse, params, options);
+        {
+            namespace c = sa::check;
+            const c::View vq = c::check_tensor(q, "q", 4, "[B, S, H, D]");
+            const c::View vk = c::check_tensor(extra_k, "extra_k", 4, "[B, S_extra, H_extra, D]");
+            const c::View vv = c::check_tensor(extra_v, "extra_v", 4, "[B, S_extra, H_extra, D]");
+            c::require_same_dtype(vk, vq);
+            c::require_same_dtype(vv, vq);
+            c::require_same_device(vk, vq);
+            c::require_same_device(vv, vq);
+            const int64_t he = extra_k->shape[2];
+            c::require_shape(vk, {q->shape[0], extra_k->shape[1], he, q->shape[3]}, "[B, S_extra, H_extra, D] (B and D of q)");
+            c::require_shape(vv, {q->shape[0], extra_k->shape[1], he, q->shape[3]}, "[B, S_extra, H_extra, D] (extra_k's shape)");
+            if (he < 1 || q->shape[2] % he != 0)
+                sa::fail_invalid("extra_k: %lld heads must divide the %lld query heads", static_cast<long long>(he),
+                                 static_cast<long long>(q->shape[2]));
+        }
         sa_attention_options inner = *options;
         inner.workspace = nullptr;
         inner.workspace_bytes = 0;
