@@ -281,8 +281,14 @@ verb_win_x64() {
   total_p=0 total_f=0 total_s=0
   if command -v wine >/dev/null 2>&1 && grep -q '^SPARSEATTN_WINE:FILEPATH=/' "$dir/CMakeCache.txt"; then
     log "native C ABI tests of the win-x64 library under Wine (ctest; output in build/test-results-win-x64/ctest.log)"
-    WINEDEBUG=-all WINEPREFIX="${WINEPREFIX:-$ROOT/build/wine}" run_logged "$results/ctest.log" \
+    # The Wine prefix is set up and one persistent server started before the tests run in
+    # parallel: tests that start together would otherwise race to create them.
+    export WINEDEBUG=-all WINEPREFIX="${WINEPREFIX:-$ROOT/build/wine}"
+    wineboot -i >/dev/null 2>&1 || true
+    wineserver -p >/dev/null 2>&1 || true
+    run_logged "$results/ctest.log" \
       ctest --test-dir "$dir" --output-on-failure -j "$JOBS" --output-junit "$results/ctest.xml" || true
+    wineserver -k >/dev/null 2>&1 || true
     add_results "ctest (win-x64 under Wine)" "$results/ctest.xml" "$results/ctest.log"
   else
     echo "Wine not found: the win-x64 library was built but its tests did not run (Debian: apt-get install wine64)"
