@@ -95,8 +95,8 @@ struct Sm90Layout {
     static constexpr bool kPositions = Select::template At<kBlockM, kBlockN>::kKeyPositions;
     static constexpr int kPositionStride = kTokenSlotInts<kBlockN>;  // ints per ring slot
     // Every ring slot holds its tile's key tokens: the producer computes one row's token per
-    // thread; the copy takes them by warp shuffle (or, where WarpTokens does not apply, reads
-    // them here), and the mask and the tile's token bounds read them here.
+    // thread; the copy reads them here (or takes them by warp shuffle, WarpTokens, where no
+    // consumer reads them), and so do the mask and the tile's token bounds.
     static constexpr size_t kPositionBytes = sizeof(int) * kStages * kPositionStride;
     // +1024: the swizzle pattern repeats every 1024 bytes and tiles start on that boundary.
     static constexpr size_t kSmemBytes = 1024 + size_t(kQBytes) + size_t(2 * kStages) * kKvBytes + kPositionBytes;
@@ -270,11 +270,10 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
         // Tokens fetched from an index array (block-sparse) keep the shared-memory hand-off:
         // compute-sanitizer racecheck reported write-after-write hazards on the shuffled copy
         // of the head-dim-64 block-sparse kernel (bench/NOTES.md v11); boxed neighborhood
-        // tokens shuffle, racecheck clean.
-        constexpr bool kShuffled = SA_SM90_GATHER_SHUFFLE != 0 && Warp::kApplies && !Family::kFetchAhead;
-        // Shuffled, the consumers still read the slot's tokens where the mask or the tile's
-        // token bounds need them.
-        constexpr bool kStoreTokens = !kShuffled || Lay::kPositions || Family::kFetchAhead;
+        // tokens shuffle, racecheck clean. Shuffled tokens are not stored: only families whose
+        // consumers read no key positions take them.
+        constexpr bool kShuffled =
+            SA_SM90_GATHER_SHUFFLE != 0 && Warp::kApplies && !Family::kFetchAhead && !Lay::kPositions;
         const int fetch_row = kShuffled ? Warp::row(tid) : tid;  // the row whose token this thread reads
         KeyTile kt = tile_at(0);
         KeyTile kt_ahead = runs > 1 ? tile_at(1) : kt;
@@ -316,13 +315,9 @@ __global__ void __launch_bounds__(Sm90Layout<D, Select>::kThreads, 1)
                                                          with_k, with_v);
             };
             wait_free(bar_empty(st), bar_full(st));
-            if (by_token) {
-                if constexpr (kShuffled) {
-                    if constexpr (kStoreTokens) store_token_at<kBN>(positions, token, fetch_row, tid);
-                } else {
-                    store_tokens<kBN>(positions, token, tid);
-                    common::named_barrier_sync(kProducerBarrier, kLoad);  // every row's token is stored
-                }
+            if (!kShuffled && by_token) {
+                store_tokens<kBN>(positions, token, tid);
+                common::named_barrier_sync(kProducerBarrier, kLoad);  // every row's token is stored
             }
             copy(true, !kSplit);
             common::cp_async_mbarrier_arrive(bar_full(st));

@@ -128,16 +128,16 @@ __device__ __forceinline__ void tile_token_bounds(const int* positions, int& lo,
     }
 }
 
-// load_kv from the tokens store_tokens stored: thread tid copies column chunk c of rows
-// r0 + i * kStep (KvRowSplit). A row's address is one multiply-add on its token (an absent row
-// reads row 0 with zero bytes); with row strides below 2^30 elements it is a 32 x 32 -> 64-bit
-// multiply-add on byte offsets. with_k / with_v as for load_kv.
-template <int kRows, int kD, int kThreads, typename Layout, typename T>
-__device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, const int* positions, const T* k_base,
-                                                const T* v_base, int64_t k_stride, int64_t v_stride, int tid,
-                                                bool with_k = true, bool with_v = true) {
+// The copy of load_kv_fetched / load_kv_shuffled: thread tid copies column chunk c of rows
+// r0 + i * kStep (KvRowSplit), row i's token from token_at(i, r). A row's address is one
+// multiply-add on its token (an absent row reads row 0 with zero bytes); with row strides below
+// 2^30 elements it is a 32 x 32 -> 64-bit multiply-add on byte offsets. with_k / with_v as for
+// load_kv.
+template <int kRows, int kD, int kThreads, typename Layout, typename T, typename TokenAt>
+__device__ __forceinline__ void load_kv_by_token(uint32_t sk, uint32_t sv, TokenAt token_at, const T* k_base,
+                                                 const T* v_base, int64_t k_stride, int64_t v_stride, int tid,
+                                                 bool with_k, bool with_v) {
     using S = KvRowSplit<kRows, kD, kThreads>;
-    static_assert(kThreads >= kRows, "store_tokens stores one row per thread");
     const int r0 = tid / S::kChunksPerRow, c = tid % S::kChunksPerRow;
     const char* kc = reinterpret_cast<const char*>(k_base + c * 8);
     const char* vc = reinterpret_cast<const char*>(v_base + c * 8);
@@ -145,7 +145,7 @@ __device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, const 
     auto copy = [&](auto kb, auto vb) {
 #pragma unroll
         for (int i = 0; i < S::kCount; ++i) {
-            const int r = r0 + i * S::kStep, t = positions[r];
+            const int r = r0 + i * S::kStep, t = token_at(i, r);
             const int64_t row = max(t, 0);
             if (with_k) common::cp_async_16_zfill(Layout::chunk(sk, r, c), kc + row * kb, t >= 0);
             if (with_v) common::cp_async_16_zfill(Layout::chunk(sv, r, c), vc + row * vb, t >= 0);
@@ -156,6 +156,16 @@ __device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, const 
         copy(int(k_stride) * int(sizeof(T)), int(v_stride) * int(sizeof(T)));
     else
         copy(k_stride * int64_t(sizeof(T)), v_stride * int64_t(sizeof(T)));
+}
+
+// load_kv from the tokens store_tokens stored in shared memory.
+template <int kRows, int kD, int kThreads, typename Layout, typename T>
+__device__ __forceinline__ void load_kv_fetched(uint32_t sk, uint32_t sv, const int* positions, const T* k_base,
+                                                const T* v_base, int64_t k_stride, int64_t v_stride, int tid,
+                                                bool with_k = true, bool with_v = true) {
+    static_assert(kThreads >= kRows, "store_tokens stores one row per thread");
+    load_kv_by_token<kRows, kD, kThreads, Layout>(
+        sk, sv, [&](int, int r) { return positions[r]; }, k_base, v_base, k_stride, v_stride, tid, with_k, with_v);
 }
 
 // Warp-local tokens for load_kv_fetched's row split: each warp copies 32 rows of a 128-row
@@ -180,37 +190,12 @@ template <int kRows, int kD, int kThreads, typename Layout, typename T>
 __device__ __forceinline__ void load_kv_shuffled(uint32_t sk, uint32_t sv, int token, const T* k_base,
                                                  const T* v_base, int64_t k_stride, int64_t v_stride, int tid,
                                                  bool with_k = true, bool with_v = true) {
-    using S = KvRowSplit<kRows, kD, kThreads>;
     using W = WarpTokens<kRows, kD, kThreads>;
     static_assert(W::kApplies, "one warp's rows are its 32 lanes' tokens");
-    const int r0 = tid / S::kChunksPerRow, c = tid % S::kChunksPerRow, g = (tid % 32) / S::kChunksPerRow;
-    const char* kc = reinterpret_cast<const char*>(k_base + c * 8);
-    const char* vc = reinterpret_cast<const char*>(v_base + c * 8);
-    auto copy = [&](auto kb, auto vb) {
-#pragma unroll
-        for (int i = 0; i < S::kCount; ++i) {
-            const int r = r0 + i * S::kStep, t = __shfl_sync(0xffffffffu, token, W::kGroups * i + g);
-            const int64_t row = max(t, 0);
-            if (with_k) common::cp_async_16_zfill(Layout::chunk(sk, r, c), kc + row * kb, t >= 0);
-            if (with_v) common::cp_async_16_zfill(Layout::chunk(sv, r, c), vc + row * vb, t >= 0);
-        }
-    };
-    constexpr int64_t kNarrow = int64_t(1) << 30;
-    if (k_stride < kNarrow && v_stride < kNarrow)
-        copy(int(k_stride) * int(sizeof(T)), int(v_stride) * int(sizeof(T)));
-    else
-        copy(k_stride * int64_t(sizeof(T)), v_stride * int64_t(sizeof(T)));
-}
-
-// store_tokens for a thread that fetched row `row` (WarpTokens) rather than row tid.
-template <int kRows>
-__device__ __forceinline__ void store_token_at(int* positions, int t, int row, int tid) {
-    positions[row] = t;
-    const int lo = __reduce_min_sync(0xffffffffu, t), hi = __reduce_max_sync(0xffffffffu, t);
-    if (tid % 32 == 0) {
-        positions[kRows + 2 * (tid / 32)] = lo;
-        positions[kRows + 2 * (tid / 32) + 1] = hi;
-    }
+    const int g = (tid % 32) / W::S::kChunksPerRow;
+    load_kv_by_token<kRows, kD, kThreads, Layout>(
+        sk, sv, [&](int i, int) { return __shfl_sync(0xffffffffu, token, W::kGroups * i + g); }, k_base, v_base,
+        k_stride, v_stride, tid, with_k, with_v);
 }
 
 // load_rows / load_kv for rows that form a RowRun: one address per thread, then increments.
