@@ -264,14 +264,12 @@ public static class TorchAttention
     /// <returns>The workspace size in bytes.</returns>
     public static long NeighborhoodExtraKeysWorkspaceBytes(Tensor q, TensorLayout layout = TensorLayout.BHSD)
     {
-        ArgumentNullException.ThrowIfNull(q);
         CheckLayout(layout);
-        long elements = q.shape.Aggregate(1L, (x, y) => x * y);
-        long heads = q.shape.Length == 4 ? (layout == TensorLayout.BHSD ? q.shape[1] : q.shape[2]) : 0;
-        long tokens = q.shape.Length == 4 ? (layout == TensorLayout.BHSD ? q.shape[2] : q.shape[1]) : 0;
-        if (q.shape.Length != 4) throw new ArgumentException($"q must have 4 dimensions, got {q.shape.Length}", nameof(q));
-        static long Align(long x) => (x + 255) / 256 * 256;
-        return Align(elements * q.ElementSize) + 2 * Align(q.shape[0] * heads * tokens * sizeof(float));
+        var bq = TensorBinding.Bind(q, nameof(q), ElementKinds.Attention).WithLayout(layout);
+        var call = new WorkspaceBytesCall(bq);
+        Dispatch(bq.ScalarType, bq.Device, call);
+        GC.KeepAlive(bq);
+        return call.Bytes;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -656,6 +654,16 @@ public static class TorchAttention
             GC.KeepAlive(output);
             GC.KeepAlive(lseOut);
         }
+    }
+
+    // The native size query of the additional-keys scratch, for queries of either device.
+    private sealed class WorkspaceBytesCall(TensorBinding q) : ITypedCall
+    {
+        public long Bytes { get; private set; }
+
+        public void Host<T>() where T : unmanaged => Bytes = Attention.NeighborhoodExtraKeysWorkspaceBytes(q.ReadOnly<T>());
+
+        public void Device<T>() where T : unmanaged => Bytes = Attention.NeighborhoodExtraKeysWorkspaceBytes(q.DeviceView<T>());
     }
 
     private sealed class NeighborhoodExtraCall(AttentionArgs a, AttentionArgs extra, TensorBinding? scratch, NeighborhoodConfig config,

@@ -168,6 +168,19 @@ public static unsafe partial class Attention
         return (long)bytes;
     }
 
+    // The additional-keys scratch size for host queries (the same native query as the device overload).
+    internal static long NeighborhoodExtraKeysWorkspaceBytes<T>(ReadOnlyTensorSpan<T> q) where T : unmanaged
+    {
+        var dtype = ElementTypes.ForDevice<T>(DeviceKind.Cpu);
+        fixed (T* pq = q)
+        {
+            var desc = Descriptors.Host(pq, dtype, q.Lengths, q.Strides);
+            nuint bytes = 0;
+            NativeStatus.Check(NativeMethods.sa_neighborhood_extra_kv_workspace_size(&desc, &bytes), NativeNames.Attention);
+            return (long)bytes;
+        }
+    }
+
     private static void CheckNeighborhood(NeighborhoodConfig config, AttentionDims dims, AttentionOptions options)
     {
         ArgumentNullException.ThrowIfNull(config);
